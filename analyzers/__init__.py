@@ -1,0 +1,1 @@
+"""Analyzers: person detection and the supervision rules built on it."""

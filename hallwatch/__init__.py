@@ -1,0 +1,1 @@
+"""hallwatch: video supervision for government service halls and tender sites (shared core)."""

@@ -1,0 +1,419 @@
+"""Site configuration (cameras.yaml): pydantic schema, cross-field checks and located errors.
+
+Structural problems (types, unknown keys, bad polygons) are reported by pydantic; checks that
+need the whole site (unknown camera, duplicate id) are small named functions that return
+problems. Every problem is reported at once, each with file, line, key path and reason.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from ruamel.yaml import YAML
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from hallwatch.calendar import CalendarSource, calendar_source
+from hallwatch.yamlloc import line_of
+
+Loc = tuple[str | int, ...]
+
+
+class Model(BaseModel):
+    """Base for every config model: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+Ident = Annotated[
+    str,
+    Field(pattern=ID_PATTERN, description="Identifier: letters, digits, '_', '.', '-'"),
+]
+
+
+def _check_polygon(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    if len(points) < 3:
+        raise ValueError(f"a polygon needs at least 3 points, got {len(points)}")
+    for index, (x, y) in enumerate(points):
+        if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
+            raise ValueError(
+                f"point {index} ({x}, {y}) is outside the frame: coordinates are relative, 0 to 1"
+            )
+    return points
+
+
+Polygon = Annotated[
+    list[tuple[float, float]],
+    Field(description="Polygon as [[x, y], ...] in relative frame coordinates (0–1)"),
+]
+
+
+class CameraKind(StrEnum):
+    WINDOW = "window"
+    TENDER_SITE = "tender_site"
+
+
+class Hall(Model):
+    id: Ident = Field(description="Hall id, unique in the site")
+    name: str = Field(description="Hall name shown to operators, e.g. 一楼综合受理大厅")
+
+
+class Camera(Model):
+    id: Ident = Field(description="Camera id, unique in the site")
+    name: str = Field(description="Camera name shown to operators")
+    hall: str | None = Field(default=None, description="Id of the hall the camera is in")
+    url: str = Field(
+        description="Main stream: rtsp://[user:password@]host[:port]/path, file:PATH or a path;"
+        " credentials are never shown in logs or API answers"
+    )
+    sub_url: str | None = Field(
+        default=None, description="Optional sub-stream (lower resolution) used for analysis"
+    )
+    kind: CameraKind = Field(
+        default=CameraKind.WINDOW, description="window: service windows; tender_site: tender room"
+    )
+    analysis_fps: float = Field(
+        default=1.0, gt=0, le=10, description="Frames per second sampled for analysis"
+    )
+
+    @field_validator("url", "sub_url")
+    @classmethod
+    def _known_scheme(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        if not value.strip():
+            raise ValueError("must not be empty")
+        scheme = value.split("://", 1)[0].lower() if "://" in value else ""
+        if scheme and scheme not in ("rtsp", "rtsps", "file"):
+            raise ValueError(f"unsupported scheme '{scheme}': use rtsp://, file: or a path")
+        return value
+
+
+class Window(Model):
+    id: Ident = Field(description="Service window id, unique in the site, e.g. W01")
+    name: str = Field(description="Window name shown to operators, e.g. 1号窗口")
+    department: str = Field(description="Department that staffs the window, e.g. 市场监管局")
+    camera: str = Field(description="Id of the camera that sees this window")
+    staff_zone: Polygon = Field(description="Where staff sit or stand, relative 0–1 polygon")
+    queue_zone: Polygon | None = Field(
+        default=None, description="Where customers queue in front of the window (optional)"
+    )
+    staff_on_duty: int = Field(
+        default=1, ge=1, le=10, description="Staff expected in the staff zone during service"
+    )
+
+    _staff_polygon = field_validator("staff_zone")(_check_polygon)
+
+    @field_validator("queue_zone")
+    @classmethod
+    def _queue_polygon(
+        cls, value: list[tuple[float, float]] | None
+    ) -> list[tuple[float, float]] | None:
+        return None if value is None else _check_polygon(value)
+
+
+TIME_PATTERN = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+
+
+def _parse_clock(value: Any) -> dt.time:
+    if isinstance(value, dt.time):
+        return value
+    if isinstance(value, int) and 0 <= value < 24 * 60:
+        # YAML 1.1 reads 09:00 as a sexagesimal integer; accept it as minutes.
+        return dt.time(value // 60, value % 60)
+    if isinstance(value, str) and TIME_PATTERN.match(value):
+        hours, minutes = value.split(":")
+        return dt.time(int(hours), int(minutes))
+    raise ValueError(f"expected a time of day as 'HH:MM', got {value!r}")
+
+
+ClockTime = Annotated[dt.time, Field(description="Time of day, 'HH:MM'")]
+
+
+class TimeRange(Model):
+    start: ClockTime = Field(description="Start, 'HH:MM'")
+    end: ClockTime = Field(description="End, 'HH:MM' (after start)")
+
+    _clock = field_validator("start", "end", mode="before")(_parse_clock)
+
+
+class Schedule(Model):
+    timezone: str = Field(default="Asia/Shanghai", description="IANA time zone of the site")
+    weekdays: list[Annotated[int, Field(ge=1, le=7)]] = Field(
+        default=[1, 2, 3, 4, 5],
+        description="ISO weekdays with service (1 = Monday) when no calendar data says otherwise",
+    )
+    hours: TimeRange = Field(
+        default=TimeRange(start=dt.time(9), end=dt.time(17, 30)),
+        description="Service hours on a working day",
+    )
+    lunch_break: TimeRange | None = Field(
+        default=TimeRange(start=dt.time(12), end=dt.time(13, 30)),
+        description="Lunch break inside the service hours (no service); null for none",
+    )
+    statutory_calendar: bool = Field(
+        default=True,
+        description="Use PRC statutory holidays and make-up working days (chinese-calendar)",
+    )
+    holidays: list[dt.date] = Field(
+        default=[],
+        description="Extra days off: local holidays, or a new year's statutory holidays before"
+        " the calendar package has them",
+    )
+    workdays: list[dt.date] = Field(
+        default=[], description="Extra working days (调休 make-up days) not in the calendar data"
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone '{value}'") from exc
+        return value
+
+
+class Thresholds(Model):
+    absence_delay_s: float = Field(
+        default=60.0, ge=0, le=3600, description="Staff absent this long ⇒ counter_vacant event"
+    )
+    return_delay_s: float = Field(
+        default=5.0, ge=0, le=600, description="Staff back this long ⇒ the vacancy event ends"
+    )
+    queue_max_length: int = Field(
+        default=5, ge=1, le=100, description="Queue length that counts as a build-up"
+    )
+    queue_min_duration_s: float = Field(
+        default=120.0, ge=0, le=7200, description="How long the queue must stay that long"
+    )
+
+
+class DetectorSettings(Model):
+    score_threshold: float = Field(
+        default=0.3, gt=0, lt=1, description="Minimum person score of the detector"
+    )
+    threads: int = Field(default=1, ge=1, le=64, description="onnxruntime threads")
+
+
+class Site(Model):
+    name: str = Field(description="Site name, e.g. 某市政务服务中心")
+    data_dir: str = Field(default="./var", description="Store and snapshots, relative to the file")
+    halls: list[Hall] = Field(default=[], description="Halls of the site")
+    cameras: list[Camera] = Field(description="Cameras")
+    windows: list[Window] = Field(default=[], description="Service windows and their zones")
+    schedule: Schedule = Field(default=Schedule(), description="Service schedule")
+    thresholds: Thresholds = Field(default=Thresholds(), description="Rule thresholds")
+    detector: DetectorSettings = Field(default=DetectorSettings(), description="Detector")
+
+    def camera(self, camera_id: str) -> Camera:
+        for camera in self.cameras:
+            if camera.id == camera_id:
+                return camera
+        raise KeyError(camera_id)
+
+    def windows_of(self, camera_id: str) -> list[Window]:
+        return [window for window in self.windows if window.camera == camera_id]
+
+
+# --- cross-field checks: each returns the problems it finds ---------------------------------
+
+
+@dataclass(frozen=True)
+class Problem:
+    loc: Loc
+    reason: str
+
+
+def _duplicates(items: Sequence[Any], section: str) -> Iterator[Problem]:
+    seen: dict[str, int] = {}
+    for index, item in enumerate(items):
+        if item.id in seen:
+            yield Problem(
+                (section, index, "id"),
+                f"duplicate id '{item.id}' (already used by {section}[{seen[item.id]}])",
+            )
+        else:
+            seen[item.id] = index
+
+
+def check_unique_ids(site: Site) -> Iterator[Problem]:
+    yield from _duplicates(site.halls, "halls")
+    yield from _duplicates(site.cameras, "cameras")
+    yield from _duplicates(site.windows, "windows")
+
+
+def check_window_cameras(site: Site) -> Iterator[Problem]:
+    known = {camera.id for camera in site.cameras}
+    for index, window in enumerate(site.windows):
+        if window.camera not in known:
+            yield Problem(
+                ("windows", index, "camera"),
+                f"window '{window.id}' names unknown camera '{window.camera}'"
+                f" (known: {', '.join(sorted(known)) or 'none'})",
+            )
+
+
+def check_camera_halls(site: Site) -> Iterator[Problem]:
+    known = {hall.id for hall in site.halls}
+    for index, camera in enumerate(site.cameras):
+        if camera.hall is not None and camera.hall not in known:
+            yield Problem(
+                ("cameras", index, "hall"),
+                f"camera '{camera.id}' names unknown hall '{camera.hall}'"
+                f" (known: {', '.join(sorted(known)) or 'none'})",
+            )
+
+
+def check_schedule(site: Site) -> Iterator[Problem]:
+    schedule = site.schedule
+    if schedule.hours.end <= schedule.hours.start:
+        yield Problem(("schedule", "hours", "end"), "service hours must end after they start")
+    lunch = schedule.lunch_break
+    if lunch is not None:
+        if lunch.end <= lunch.start:
+            yield Problem(("schedule", "lunch_break", "end"), "lunch break must end after start")
+        elif lunch.start < schedule.hours.start or lunch.end > schedule.hours.end:
+            yield Problem(("schedule", "lunch_break"), "lunch break must lie within the hours")
+    both = set(schedule.holidays) & set(schedule.workdays)
+    for day in sorted(both):
+        yield Problem(
+            ("schedule", "workdays", schedule.workdays.index(day)),
+            f"{day} is listed both as a holiday and as a working day",
+        )
+
+
+SITE_CHECKS: tuple[Callable[[Site], Iterable[Problem]], ...] = (
+    check_unique_ids,
+    check_window_cameras,
+    check_camera_halls,
+    check_schedule,
+)
+
+
+# --- loading ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LocatedProblem:
+    file: str
+    line: int | None
+    key: str
+    reason: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line is not None else self.file
+        return f"{where}: {self.key or '(top level)'}: {self.reason}"
+
+
+class ConfigError(Exception):
+    """cameras.yaml is invalid; `problems` lists every problem, each located."""
+
+    def __init__(self, problems: Sequence[LocatedProblem]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(str(problem) for problem in self.problems))
+
+
+def key_path(loc: Loc) -> str:
+    """('windows', 1, 'staff_zone') -> 'windows[1].staff_zone'."""
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text
+
+
+def _pydantic_problems(error: ValidationError) -> Iterator[Problem]:
+    for item in error.errors(include_url=False):
+        loc = tuple(part for part in item["loc"] if isinstance(part, str | int))
+        message = str(item["msg"])
+        if item["type"] == "extra_forbidden":
+            message = f"unknown key '{loc[-1]}'"
+        elif message.startswith("Value error, "):
+            message = message.removeprefix("Value error, ")
+        if item["type"] == "missing":
+            message = f"required key '{loc[-1]}' is missing"
+        yield Problem(loc, message)
+
+
+def validate_site(data: Any, *, file: str, root: Any = None) -> Site:
+    """Validate parsed YAML `data`; `root` is the ruamel node tree used to find line numbers."""
+    source = data if root is None else root
+    if not isinstance(data, dict):
+        raise ConfigError([LocatedProblem(file, 1, "", "expected a mapping at the top level")])
+    try:
+        site = Site.model_validate(data)
+    except ValidationError as error:
+        problems = list(_pydantic_problems(error))
+    else:
+        problems = [problem for check in SITE_CHECKS for problem in check(site)]
+    if problems:
+        raise ConfigError(
+            [
+                LocatedProblem(file, line_of(source, p.loc), key_path(p.loc), p.reason)
+                for p in problems
+            ]
+        )
+    return site
+
+
+def parse_yaml(text: str, *, file: str) -> Any:
+    yaml = YAML(typ="rt")
+    try:
+        return yaml.load(text)
+    except MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        line = mark.line + 1 if mark is not None else None
+        reason = f"YAML syntax error: {error.problem or error.context}"
+        raise ConfigError([LocatedProblem(file, line, "", reason)]) from error
+    except YAMLError as error:
+        raise ConfigError([LocatedProblem(file, None, "", f"YAML error: {error}")]) from error
+
+
+def _plain(node: Any) -> Any:
+    """ruamel round-trip nodes → plain dicts/lists so pydantic sees ordinary Python data."""
+    if isinstance(node, dict):
+        return {str(key): _plain(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_plain(value) for value in node]
+    return node
+
+
+def load_site(path: Path | str) -> Site:
+    path = Path(path)
+    file = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError([LocatedProblem(file, None, "", f"cannot read: {error}")]) from error
+    root = parse_yaml(text, file=file)
+    return validate_site(_plain(root), file=file, root=root)
+
+
+def data_dir_of(site: Site, config_path: Path) -> Path:
+    """The site's data directory, resolved relative to the config file's folder."""
+    path = Path(site.data_dir)
+    return path if path.is_absolute() else (config_path.parent / path).resolve()
+
+
+def calendar_notices(site: Site, years: Iterable[int]) -> list[str]:
+    """Human-readable notices for years whose holiday calendar is not known."""
+    notices = []
+    for year in years:
+        if calendar_source(site.schedule, year) is CalendarSource.WEEKDAYS_ONLY:
+            notices.append(
+                f"{year} holiday calendar not yet published: service days fall back to weekday"
+                f" hours; list {year}'s holidays and make-up working days under schedule.holidays"
+                " and schedule.workdays"
+            )
+    return notices

@@ -1,0 +1,293 @@
+"""The store: SQLite in WAL mode, schema version with migrations, thread-safe access.
+
+Every write commits before the call returns, so an event is durable before it is announced.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hallwatch.events import Event
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: users, sessions, events, audit log
+    """
+    CREATE TABLE users (
+        id INTEGER PRIMARY KEY,
+        username TEXT NOT NULL UNIQUE,
+        password_hash TEXT NOT NULL,
+        role TEXT NOT NULL,
+        created_at REAL NOT NULL
+    );
+    CREATE TABLE sessions (
+        token_hash TEXT PRIMARY KEY,
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        created_at REAL NOT NULL,
+        expires_at REAL NOT NULL
+    );
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY,
+        seq INTEGER NOT NULL,
+        type TEXT NOT NULL,
+        camera TEXT NOT NULL,
+        window TEXT,
+        start REAL NOT NULL,
+        "end" REAL,
+        detected_at REAL NOT NULL,
+        details TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX events_start ON events(start);
+    CREATE INDEX events_seq ON events(seq);
+    CREATE INDEX events_window ON events(window, start);
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY,
+        at REAL NOT NULL,
+        username TEXT,
+        action TEXT NOT NULL,
+        target TEXT,
+        details TEXT NOT NULL DEFAULT '{}'
+    );
+    """,
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: int
+    username: str
+    password_hash: str
+    role: str
+
+
+@dataclass(frozen=True, slots=True)
+class EventQuery:
+    window: str | None = None
+    camera: str | None = None
+    type: str | None = None
+    since: float | None = None  # events that end at or after (or are open)
+    until: float | None = None  # events that start before
+    limit: int = 50
+    offset: int = 0
+
+
+class StoreError(Exception):
+    """The store cannot be opened or is newer than this program."""
+
+
+def _event_from_row(row: sqlite3.Row) -> Event:
+    return Event(
+        id=row["id"],
+        seq=row["seq"],
+        type=row["type"],
+        camera=row["camera"],
+        window=row["window"],
+        start=row["start"],
+        end=row["end"],
+        detected_at=row["detected_at"],
+        details=json.loads(row["details"]),
+    )
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Apply pending migrations; returns the schema version now in the file."""
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if version > SCHEMA_VERSION:
+        raise StoreError(f"store schema {version} is newer than this program ({SCHEMA_VERSION})")
+    for number in range(version, SCHEMA_VERSION):
+        conn.executescript(
+            f"BEGIN;\n{MIGRATIONS[number]}\nPRAGMA user_version = {number + 1};\nCOMMIT;"
+        )
+    return SCHEMA_VERSION
+
+
+class Store:
+    """One connection guarded by a lock; safe to share between reader threads and the console."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._conn.row_factory = sqlite3.Row
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=FULL")
+        self._conn.execute("PRAGMA foreign_keys=ON")
+        self._conn.execute("PRAGMA busy_timeout=5000")
+        with self._lock:
+            self.schema_version = migrate(self._conn)
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return list(self._conn.execute(sql, params).fetchall())
+
+    # --- events -----------------------------------------------------------------------------
+
+    @staticmethod
+    def _next_seq(conn: sqlite3.Connection) -> int:
+        return int(conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM events").fetchone()[0])
+
+    def add_event(self, event: Event) -> Event:
+        """Insert `event` durably; returns it with its id and seq."""
+        with self._tx() as conn:
+            seq = self._next_seq(conn)
+            cursor = conn.execute(
+                'INSERT INTO events (seq, type, camera, window, start, "end", detected_at, details)'
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    seq,
+                    event.type,
+                    event.camera,
+                    event.window,
+                    event.start,
+                    event.end,
+                    event.detected_at,
+                    json.dumps(event.details, ensure_ascii=False),
+                ),
+            )
+            event_id = cursor.lastrowid
+        return dataclasses.replace(event, id=event_id, seq=seq)
+
+    def end_event(self, event_id: int, end: float, details: dict[str, Any] | None = None) -> Event:
+        with self._tx() as conn:
+            row = conn.execute("SELECT details FROM events WHERE id = ?", (event_id,)).fetchone()
+            if row is None:
+                raise KeyError(event_id)
+            merged = {**json.loads(row["details"]), **(details or {})}
+            conn.execute(
+                'UPDATE events SET "end" = ?, seq = ?, details = ? WHERE id = ?',
+                (end, self._next_seq(conn), json.dumps(merged, ensure_ascii=False), event_id),
+            )
+        return self.get_event(event_id)
+
+    def end_open_events(self, at: float, reason: str) -> int:
+        """Close events left open by a previous run (crash or stop); returns how many."""
+        open_ids = [row["id"] for row in self._query('SELECT id FROM events WHERE "end" IS NULL')]
+        for event_id in open_ids:
+            self.end_event(event_id, at, {"closed_by": reason})
+        return len(open_ids)
+
+    def get_event(self, event_id: int) -> Event:
+        rows = self._query("SELECT * FROM events WHERE id = ?", (event_id,))
+        if not rows:
+            raise KeyError(event_id)
+        return _event_from_row(rows[0])
+
+    def list_events(self, query: EventQuery) -> tuple[list[Event], int]:
+        """Events matching `query`, newest start first, and the total count."""
+        clauses, params = _event_filters(query)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        total = int(self._query(f"SELECT COUNT(*) FROM events {where}", params)[0][0])
+        rows = self._query(
+            f"SELECT * FROM events {where} ORDER BY start DESC, id DESC LIMIT ? OFFSET ?",
+            [*params, query.limit, query.offset],
+        )
+        return [_event_from_row(row) for row in rows], total
+
+    def events_after(self, seq: int, limit: int = 200) -> list[Event]:
+        rows = self._query("SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?", (seq, limit))
+        return [_event_from_row(row) for row in rows]
+
+    def max_seq(self) -> int:
+        return int(self._query("SELECT COALESCE(MAX(seq), 0) FROM events")[0][0])
+
+    # --- users and sessions -----------------------------------------------------------------
+
+    def add_user(self, username: str, password_hash: str, role: str) -> User:
+        with self._tx() as conn:
+            cursor = conn.execute(
+                "INSERT INTO users (username, password_hash, role, created_at) VALUES (?, ?, ?, ?)",
+                (username, password_hash, role, time.time()),
+            )
+        return User(int(cursor.lastrowid or 0), username, password_hash, role)
+
+    def set_password(self, username: str, password_hash: str) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                "UPDATE users SET password_hash = ? WHERE username = ?", (password_hash, username)
+            )
+
+    def user(self, username: str) -> User | None:
+        rows = self._query("SELECT * FROM users WHERE username = ?", (username,))
+        return _user_from_row(rows[0]) if rows else None
+
+    def add_session(self, token_hash: str, user_id: int, expires_at: float) -> None:
+        with self._tx() as conn:
+            conn.execute("DELETE FROM sessions WHERE expires_at < ?", (time.time(),))
+            conn.execute(
+                "INSERT INTO sessions (token_hash, user_id, created_at, expires_at)"
+                " VALUES (?, ?, ?, ?)",
+                (token_hash, user_id, time.time(), expires_at),
+            )
+
+    def session_user(self, token_hash: str, now: float) -> User | None:
+        rows = self._query(
+            "SELECT users.* FROM sessions JOIN users ON users.id = sessions.user_id"
+            " WHERE sessions.token_hash = ? AND sessions.expires_at > ?",
+            (token_hash, now),
+        )
+        return _user_from_row(rows[0]) if rows else None
+
+    def delete_session(self, token_hash: str) -> None:
+        with self._tx() as conn:
+            conn.execute("DELETE FROM sessions WHERE token_hash = ?", (token_hash,))
+
+    # --- audit log --------------------------------------------------------------------------
+
+    def audit(
+        self, username: str | None, action: str, target: str | None = None, **details: Any
+    ) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                "INSERT INTO audit (at, username, action, target, details) VALUES (?, ?, ?, ?, ?)",
+                (time.time(), username, action, target, json.dumps(details, ensure_ascii=False)),
+            )
+
+    def audit_entries(self, limit: int = 100) -> list[dict[str, Any]]:
+        rows = self._query("SELECT * FROM audit ORDER BY id DESC LIMIT ?", (limit,))
+        return [{**dict(row), "details": json.loads(row["details"])} for row in rows]
+
+
+def _user_from_row(row: sqlite3.Row) -> User:
+    return User(row["id"], row["username"], row["password_hash"], row["role"])
+
+
+def _event_filters(query: EventQuery) -> tuple[list[str], list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    for column, value in (("window", query.window), ("camera", query.camera), ("type", query.type)):
+        if value is not None:
+            clauses.append(f"{column} = ?")
+            params.append(value)
+    if query.since is not None:
+        clauses.append('("end" IS NULL OR "end" >= ?)')
+        params.append(query.since)
+    if query.until is not None:
+        clauses.append("start < ?")
+        params.append(query.until)
+    return clauses, params

@@ -1,0 +1,1 @@
+"""Ingest: camera sources and per-camera readers with reconnect."""

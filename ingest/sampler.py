@@ -1,0 +1,130 @@
+"""Frame sampling: decode only what analysis needs from a stream of packets.
+
+Keyframes only (libavcodec `skip_frame=NONKEY`) when the stream's keyframes come often enough
+for the sample rate, else every frame is decoded and only due frames are converted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+Image = npt.NDArray[np.uint8]
+
+
+class DecodePlan(StrEnum):
+    KEYFRAMES = "keyframes"
+    ALL = "all"
+
+
+def choose_plan(
+    keyframe_interval_s: float | None, sample_interval_s: float, slack: float = 2.0
+) -> DecodePlan:
+    """Keyframes suffice unless they are more than `slack` times as far apart as the samples
+    we want (live analysis accepts about 1 frame/s; offline analysis asks for an exact rate)."""
+    if keyframe_interval_s is None or keyframe_interval_s <= slack * sample_interval_s + 1e-3:
+        return DecodePlan.KEYFRAMES
+    return DecodePlan.ALL
+
+
+def output_size(width: int, height: int, max_width: int) -> tuple[int, int]:
+    """Scale down to at most `max_width`, keeping the aspect ratio and even dimensions."""
+    if width <= max_width:
+        return width, height
+    scaled_height = round(height * max_width / width)
+    return max_width, scaled_height + (scaled_height % 2)
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    t: float  # media time, seconds
+    image: Image  # BGR
+
+
+class FrameSampler:
+    """Feed every video packet with its media time; returns the samples that are due."""
+
+    def __init__(
+        self,
+        codec_context: Any,
+        sample_fps: float,
+        *,
+        max_width: int = 1280,
+        keyframe_slack: float = 2.0,
+    ) -> None:
+        self.codec = codec_context
+        self.interval = 1.0 / sample_fps
+        self.keyframe_slack = keyframe_slack
+        self.max_width = max_width
+        self.plan = DecodePlan.KEYFRAMES
+        self.decoded = 0
+        self._next_due: float | None = None
+        self._last_keyframe_t: float | None = None
+        self._started = False  # decoding only starts at a keyframe
+        self.codec.skip_frame = "NONKEY"
+
+    def _due(self, t: float) -> bool:
+        return self._next_due is None or t >= self._next_due - 0.25 * self.interval
+
+    def _mark(self, t: float) -> None:
+        """Advance the sampling grid by one interval (restart it after a gap)."""
+        due = t if self._next_due is None else self._next_due
+        self._next_due = due + self.interval if due + self.interval > t else t + self.interval
+
+    def _observe_keyframe(self, t: float) -> None:
+        if self._last_keyframe_t is not None and t > self._last_keyframe_t:
+            plan = choose_plan(t - self._last_keyframe_t, self.interval, self.keyframe_slack)
+            if plan is not self.plan:
+                self.plan = plan
+                self.codec.skip_frame = "NONKEY" if plan is DecodePlan.KEYFRAMES else "DEFAULT"
+        self._last_keyframe_t = t
+
+    def push(self, packet: Any, t: float) -> list[Sample]:
+        if packet.is_keyframe:
+            self._observe_keyframe(t)
+            self._started = True
+        if not self._started:
+            return []
+        if self.plan is DecodePlan.KEYFRAMES:
+            if not packet.is_keyframe or not self._due(t):
+                return []
+            return self._decode_keyframe(packet, t)
+        return self._decode_any(packet, t)
+
+    def _decode_keyframe(self, packet: Any, t: float) -> list[Sample]:
+        frames = self.codec.decode(packet)
+        if not frames:
+            # a decoder with a reorder delay holds the frame back: drain it, then reset
+            frames = self.codec.decode(None)
+            self.codec.flush_buffers()
+        self.decoded += len(frames)
+        if not frames:
+            return []
+        self._mark(t)
+        return [Sample(t, self._convert(frames[-1]))]
+
+    def _decode_any(self, packet: Any, t: float) -> list[Sample]:
+        samples = []
+        for frame in self.codec.decode(packet):
+            self.decoded += 1
+            frame_t = t if frame.time is None or packet.pts is None else _frame_t(frame, packet, t)
+            if self._due(frame_t):
+                self._mark(frame_t)
+                samples.append(Sample(frame_t, self._convert(frame)))
+        return samples
+
+    def _convert(self, frame: Any) -> Image:
+        width, height = output_size(frame.width, frame.height, self.max_width)
+        image = frame.to_ndarray(
+            format="bgr24", width=width, height=height, interpolation="FAST_BILINEAR"
+        )
+        return np.ascontiguousarray(image)
+
+
+def _frame_t(frame: Any, packet: Any, packet_t: float) -> float:
+    """Media time of a decoded frame, on the same clock as `packet_t` (frames may be reordered)."""
+    return packet_t + float((frame.pts - packet.pts) * packet.time_base)

@@ -16,7 +16,14 @@ from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
@@ -144,6 +151,12 @@ class TimeRange(Model):
 
     _clock = field_validator("start", "end", mode="before")(_parse_clock)
 
+    @model_validator(mode="after")
+    def _ordered(self) -> TimeRange:
+        if self.end <= self.start:
+            raise ValueError(f"end {self.end:%H:%M} must be after start {self.start:%H:%M}")
+        return self
+
 
 class Schedule(Model):
     timezone: str = Field(default="Asia/Shanghai", description="IANA time zone of the site")
@@ -171,6 +184,17 @@ class Schedule(Model):
     workdays: list[dt.date] = Field(
         default=[], description="Extra working days (调休 make-up days) not in the calendar data"
     )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Schedule:
+        lunch = self.lunch_break
+        if lunch is not None and (lunch.start < self.hours.start or lunch.end > self.hours.end):
+            raise ValueError("lunch_break must lie within the service hours")
+        both = sorted(set(self.holidays) & set(self.workdays))
+        if both:
+            days = ", ".join(str(day) for day in both)
+            raise ValueError(f"listed both as holiday and as working day: {days}")
+        return self
 
     @field_validator("timezone")
     @classmethod
@@ -224,7 +248,9 @@ class Site(Model):
         return [window for window in self.windows if window.camera == camera_id]
 
 
-# --- cross-field checks: each returns the problems it finds ---------------------------------
+# --- cross-field checks: each takes the raw YAML data and returns the problems it finds -----
+# They read the raw data (not the validated model) so that they still run, and report, when
+# some other part of the file is structurally wrong: every problem is reported at once.
 
 
 @dataclass(frozen=True)
@@ -233,69 +259,57 @@ class Problem:
     reason: str
 
 
-def _duplicates(items: Sequence[Any], section: str) -> Iterator[Problem]:
-    seen: dict[str, int] = {}
-    for index, item in enumerate(items):
-        if item.id in seen:
+def _items(data: dict[str, Any], section: str) -> list[tuple[int, dict[str, Any]]]:
+    items = data.get(section)
+    if not isinstance(items, list):
+        return []
+    return [(index, item) for index, item in enumerate(items) if isinstance(item, dict)]
+
+
+def _ids(data: dict[str, Any], section: str) -> set[str]:
+    return {str(item["id"]) for _, item in _items(data, section) if "id" in item}
+
+
+def check_unique_ids(data: dict[str, Any]) -> Iterator[Problem]:
+    for section in ("halls", "cameras", "windows"):
+        seen: dict[str, int] = {}
+        for index, item in _items(data, section):
+            ident = str(item.get("id"))
+            if ident in seen:
+                yield Problem(
+                    (section, index, "id"),
+                    f"duplicate id '{ident}' (already used by {section}[{seen[ident]}])",
+                )
+            else:
+                seen[ident] = index
+
+
+def _reference_check(
+    data: dict[str, Any], section: str, key: str, target: str
+) -> Iterator[Problem]:
+    known = _ids(data, target)
+    for index, item in _items(data, section):
+        value = item.get(key)
+        if value is not None and str(value) not in known:
             yield Problem(
-                (section, index, "id"),
-                f"duplicate id '{item.id}' (already used by {section}[{seen[item.id]}])",
-            )
-        else:
-            seen[item.id] = index
-
-
-def check_unique_ids(site: Site) -> Iterator[Problem]:
-    yield from _duplicates(site.halls, "halls")
-    yield from _duplicates(site.cameras, "cameras")
-    yield from _duplicates(site.windows, "windows")
-
-
-def check_window_cameras(site: Site) -> Iterator[Problem]:
-    known = {camera.id for camera in site.cameras}
-    for index, window in enumerate(site.windows):
-        if window.camera not in known:
-            yield Problem(
-                ("windows", index, "camera"),
-                f"window '{window.id}' names unknown camera '{window.camera}'"
+                (section, index, key),
+                f"{section[:-1]} '{item.get('id')}' names unknown {key} '{value}'"
                 f" (known: {', '.join(sorted(known)) or 'none'})",
             )
 
 
-def check_camera_halls(site: Site) -> Iterator[Problem]:
-    known = {hall.id for hall in site.halls}
-    for index, camera in enumerate(site.cameras):
-        if camera.hall is not None and camera.hall not in known:
-            yield Problem(
-                ("cameras", index, "hall"),
-                f"camera '{camera.id}' names unknown hall '{camera.hall}'"
-                f" (known: {', '.join(sorted(known)) or 'none'})",
-            )
+def check_window_cameras(data: dict[str, Any]) -> Iterator[Problem]:
+    yield from _reference_check(data, "windows", "camera", "cameras")
 
 
-def check_schedule(site: Site) -> Iterator[Problem]:
-    schedule = site.schedule
-    if schedule.hours.end <= schedule.hours.start:
-        yield Problem(("schedule", "hours", "end"), "service hours must end after they start")
-    lunch = schedule.lunch_break
-    if lunch is not None:
-        if lunch.end <= lunch.start:
-            yield Problem(("schedule", "lunch_break", "end"), "lunch break must end after start")
-        elif lunch.start < schedule.hours.start or lunch.end > schedule.hours.end:
-            yield Problem(("schedule", "lunch_break"), "lunch break must lie within the hours")
-    both = set(schedule.holidays) & set(schedule.workdays)
-    for day in sorted(both):
-        yield Problem(
-            ("schedule", "workdays", schedule.workdays.index(day)),
-            f"{day} is listed both as a holiday and as a working day",
-        )
+def check_camera_halls(data: dict[str, Any]) -> Iterator[Problem]:
+    yield from _reference_check(data, "cameras", "hall", "halls")
 
 
-SITE_CHECKS: tuple[Callable[[Site], Iterable[Problem]], ...] = (
+SITE_CHECKS: tuple[Callable[[dict[str, Any]], Iterable[Problem]], ...] = (
     check_unique_ids,
     check_window_cameras,
     check_camera_halls,
-    check_schedule,
 )
 
 
@@ -351,13 +365,13 @@ def validate_site(data: Any, *, file: str, root: Any = None) -> Site:
     source = data if root is None else root
     if not isinstance(data, dict):
         raise ConfigError([LocatedProblem(file, 1, "", "expected a mapping at the top level")])
+    problems = [problem for check in SITE_CHECKS for problem in check(data)]
     try:
         site = Site.model_validate(data)
     except ValidationError as error:
-        problems = list(_pydantic_problems(error))
-    else:
-        problems = [problem for check in SITE_CHECKS for problem in check(site)]
+        problems.extend(_pydantic_problems(error))
     if problems:
+        problems.sort(key=lambda p: line_of(source, p.loc) or 0)
         raise ConfigError(
             [
                 LocatedProblem(file, line_of(source, p.loc), key_path(p.loc), p.reason)

@@ -1,0 +1,1 @@
+"""Console: the FastAPI app operators and inspectors work in."""

@@ -1,0 +1,153 @@
+"""The JSON API: site, cameras, windows, events and the live event stream (SSE).
+
+Every route here needs a logged-in user (the router's dependency): secure by default.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from console.auth import StoreDep, UserDep, current_user
+from hallwatch.config import Site
+from hallwatch.store import EventQuery
+from ingest.source import redact_url
+
+router = APIRouter(prefix="/api", dependencies=[Depends(current_user)])
+
+SSE_POLL_S = 0.5
+SSE_HEARTBEAT_S = 15.0
+
+
+def _site(request: Request) -> Site:
+    site: Site = request.app.state.site
+    return site
+
+
+SiteDep = Annotated[Site, Depends(_site)]
+
+
+@router.get("/me")
+def me(user: UserDep) -> dict[str, str]:
+    return {"username": user.username, "role": user.role}
+
+
+@router.get("/site")
+def site_info(request: Request, site: SiteDep) -> dict[str, Any]:
+    return {
+        "name": site.name,
+        "halls": [hall.model_dump() for hall in site.halls],
+        "calendar_notices": request.app.state.settings.calendar_notices,
+        "server_time": time.time(),
+    }
+
+
+def _camera_json(request: Request, site: Site, camera_id: str) -> dict[str, Any]:
+    camera = site.camera(camera_id)
+    live = request.app.state.live.live(camera_id)
+    return {
+        "id": camera.id,
+        "name": camera.name,
+        "hall": camera.hall,
+        "kind": camera.kind.value,
+        "url": redact_url(camera.url),
+        "sub_url": None if camera.sub_url is None else redact_url(camera.sub_url),
+        "windows": [window.id for window in site.windows_of(camera.id)],
+        "status": request.app.state.live.camera_status(camera_id),
+        "live": None
+        if live is None
+        else {"t": live.t, "persons": live.persons, "windows": live.windows},
+    }
+
+
+@router.get("/cameras")
+def cameras(request: Request, site: SiteDep) -> list[dict[str, Any]]:
+    return [_camera_json(request, site, camera.id) for camera in site.cameras]
+
+
+def _known_camera(site: Site, camera_id: str) -> None:
+    if camera_id not in {camera.id for camera in site.cameras}:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown camera '{camera_id}'")
+
+
+@router.get("/cameras/{camera_id}")
+def camera(camera_id: str, request: Request, site: SiteDep) -> dict[str, Any]:
+    _known_camera(site, camera_id)
+    return _camera_json(request, site, camera_id)
+
+
+@router.get("/cameras/{camera_id}/snapshot.jpg")
+def snapshot(camera_id: str, request: Request, site: SiteDep) -> Response:
+    _known_camera(site, camera_id)
+    live = request.app.state.live.live(camera_id)
+    if live is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no frame from this camera yet")
+    return Response(live.jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
+
+@router.get("/windows")
+def windows(request: Request, site: SiteDep) -> list[dict[str, Any]]:
+    result = []
+    for window in site.windows:
+        live = request.app.state.live.live(window.camera)
+        state = live.windows.get(window.id) if live is not None else None
+        result.append({**window.model_dump(mode="json"), "live": state})
+    return result
+
+
+@router.get("/events")
+def events(
+    store: StoreDep,
+    window: Annotated[str | None, Query(max_length=64)] = None,
+    camera: Annotated[str | None, Query(max_length=64)] = None,
+    type: Annotated[str | None, Query(max_length=64)] = None,
+    since: Annotated[float | None, Query(alias="from", ge=0, description="UNIX time")] = None,
+    until: Annotated[float | None, Query(alias="to", ge=0, description="UNIX time")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    if since is not None and until is not None and until < since:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_ENTITY,
+            [{"loc": ["query", "to"], "msg": "'to' must not be before 'from'", "type": "value"}],
+        )
+    query = EventQuery(window, camera, type, since, until, limit, offset)
+    items, total = store.list_events(query)
+    return {"items": [event.to_json() for event in items], "total": total}
+
+
+@router.get("/events/stream")
+async def event_stream(request: Request, store: StoreDep, user: UserDep) -> StreamingResponse:
+    """Server-sent events: every new or changed event, as it is stored."""
+    last_id = request.headers.get("last-event-id", "")
+    start_seq = int(last_id) if last_id.isdigit() else await run_in_threadpool(store.max_seq)
+    await run_in_threadpool(store.audit, user.username, "live_view", "events/stream")
+    return StreamingResponse(
+        _sse(request, store, start_seq),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+async def _sse(request: Request, store: Any, seq: int) -> AsyncIterator[str]:
+    yield "retry: 2000\n\n"
+    quiet_since = time.monotonic()
+    while not await request.is_disconnected():
+        changed = await run_in_threadpool(store.events_after, seq)
+        for event in changed:
+            seq = event.seq
+            payload = json.dumps(event.to_json(), ensure_ascii=False)
+            yield f"id: {seq}\nevent: event\ndata: {payload}\n\n"
+        if changed:
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since > SSE_HEARTBEAT_S:
+            quiet_since = time.monotonic()
+            yield ": keep-alive\n\n"
+        await asyncio.sleep(SSE_POLL_S)

@@ -1,0 +1,43 @@
+"""create_app: the console's FastAPI application. No side effects at import time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from console import api, pages
+from console.assets import static_dir
+from hallwatch.config import Site
+from hallwatch.runtime import LiveView
+from hallwatch.store import Store
+
+
+class LiveSource(Protocol):
+    """What the console reads from the running pipeline."""
+
+    def live(self, camera_id: str) -> LiveView | None: ...
+
+    def camera_status(self, camera_id: str) -> dict[str, object]: ...
+
+
+@dataclass(frozen=True)
+class ConsoleSettings:
+    secure_cookies: bool = False  # set behind HTTPS
+    calendar_notices: list[str] = field(default_factory=list)
+
+
+def create_app(
+    site: Site, store: Store, live: LiveSource, settings: ConsoleSettings | None = None
+) -> FastAPI:
+    app = FastAPI(title="hallwatch console", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.site = site
+    app.state.store = store
+    app.state.live = live
+    app.state.settings = settings or ConsoleSettings()
+    app.include_router(pages.router)  # public: the page shells and login
+    app.include_router(api.router)  # every route needs a logged-in user
+    app.mount("/static", StaticFiles(directory=static_dir()), name="static")
+    return app

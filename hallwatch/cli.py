@@ -1,0 +1,149 @@
+"""The `hallwatch` command: check-config, analyze, serve, demo, user."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+
+from hallwatch.config import ConfigError, calendar_notices, data_dir_of, load_site
+
+log = logging.getLogger("hallwatch")
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_INVALID = 2
+
+
+def _notice_years() -> list[int]:
+    this_year = dt.date.today().year
+    return [this_year, this_year + 1]
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    path = Path(args.file)
+    try:
+        site = load_site(path)
+    except ConfigError as error:
+        for problem in error.problems:
+            print(problem, file=sys.stderr)
+        print(f"{path}: {len(error.problems)} problem(s)", file=sys.stderr)
+        return EXIT_INVALID
+    print(
+        f"{path}: OK: {len(site.halls)} hall(s), {len(site.cameras)} camera(s),"
+        f" {len(site.windows)} window(s)"
+    )
+    for notice in calendar_notices(site, _notice_years()):
+        print(f"{path}: notice: {notice}")
+    return EXIT_OK
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from hallwatch.analyze_cli import run_analyze
+
+    return run_analyze(args)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from hallwatch.serve import serve
+
+    return serve(Path(args.config), host=args.host, port=args.port, data_dir=args.data_dir)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from hallwatch.serve import serve
+
+    config = Path(str(resources.files("hallwatch") / "demo" / "demo.yaml"))
+    return serve(
+        config, host=args.host, port=args.port, data_dir=Path(args.data_dir), reset_admin=True
+    )
+
+
+def cmd_user(args: argparse.Namespace) -> int:
+    from console.auth import Role, ensure_user
+    from hallwatch.store import Store
+
+    site = load_site(Path(args.config))
+    data_dir = Path(args.data_dir) if args.data_dir else data_dir_of(site, Path(args.config))
+    store = Store(data_dir / "hallwatch.db")
+    password = ensure_user(store, args.username, Role(args.role))
+    store.audit(None, "user_set", args.username, role=args.role)
+    print(json.dumps({"username": args.username, "role": args.role, "password": password}))
+    return EXIT_OK
+
+
+def add_analyze_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("video", type=Path, help="recorded video file")
+    parser.add_argument("--config", type=Path, help="cameras.yaml with windows and thresholds")
+    parser.add_argument("--camera", help="camera id in --config whose windows to analyse")
+    parser.add_argument("--fps", type=float, default=1.0, help="frames analysed per second")
+    parser.add_argument("--staff-zone", help='ad hoc window W01: "x,y x,y x,y ..." (0-1)')
+    parser.add_argument("--queue-zone", help="ad hoc window W01's queue zone polygon")
+    parser.add_argument("--staff-on-duty", type=int, help="staff expected (default 1)")
+    parser.add_argument("--absence-delay", type=float, help="seconds absent before an event")
+    parser.add_argument("--return-delay", type=float, help="seconds back before the event ends")
+    parser.add_argument("--respect-schedule", action="store_true", help="apply service hours")
+    parser.add_argument("--start-time", help="ISO wall-clock time of the first frame (schedule)")
+    parser.add_argument("--threads", type=int, default=None, help="detector threads")
+    parser.add_argument("--score", type=float, default=None, help="detector score threshold")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hallwatch", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    check = sub.add_parser("check-config", help="validate a cameras.yaml")
+    check.add_argument("file", nargs="?", default="cameras.yaml")
+    check.set_defaults(func=cmd_check_config)
+
+    analyze = sub.add_parser("analyze", help="analyse a recorded video file, print JSON lines")
+    add_analyze_arguments(analyze)
+    analyze.set_defaults(func=cmd_analyze)
+
+    for name, helptext in (("serve", "run the pipeline and console"), ("demo", "run the demo")):
+        command = sub.add_parser(name, help=helptext)
+        if name == "serve":
+            command.add_argument("--config", default="cameras.yaml")
+            command.add_argument("--data-dir", type=Path, default=None)
+            command.set_defaults(func=cmd_serve)
+        else:
+            command.add_argument("--data-dir", default="var/demo")
+            command.set_defaults(func=cmd_demo)
+        command.add_argument("--host", default="127.0.0.1")
+        command.add_argument("--port", type=int, default=8080)
+
+    user = sub.add_parser("user", help="create a user or reset a password (prints it)")
+    user.add_argument("username")
+    user.add_argument("--role", choices=["admin", "operator", "inspector"], default="operator")
+    user.add_argument("--config", default="cameras.yaml")
+    user.add_argument("--data-dir", default=None)
+    user.set_defaults(func=cmd_user)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        code: int = args.func(args)
+    except ConfigError as error:
+        for problem in error.problems:
+            print(problem, file=sys.stderr)
+        return EXIT_INVALID
+    except KeyboardInterrupt:
+        return EXIT_OK
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,165 @@
+"""The live pipeline: camera readers → mailbox → analysis worker → store and live state."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from analyzers.camera import CameraAnalyzer, FrameResult, PersonDetector, WindowAnalyzer
+from analyzers.vacancy import VacancyClosed, VacancyOpened, VacancyRule
+from analyzers.zones import Zone
+from hallwatch.annotate import annotate, to_jpeg
+from hallwatch.calendar import in_service
+from hallwatch.config import Site, Window
+from hallwatch.events import Event, EventType
+from hallwatch.mailbox import LatestMailbox
+from hallwatch.store import Store
+from ingest.reader import CameraReader, Frame
+from ingest.source import parse_source
+
+log = logging.getLogger(__name__)
+
+
+def window_analyzer(window: Window, rule: VacancyRule) -> WindowAnalyzer:
+    queue = None if window.queue_zone is None else Zone.of(window.queue_zone)
+    return WindowAnalyzer(window.id, Zone.of(window.staff_zone), rule, queue)
+
+
+def window_analyzers(site: Site, camera_id: str) -> list[WindowAnalyzer]:
+    thresholds = site.thresholds
+    return [
+        window_analyzer(
+            window,
+            VacancyRule(
+                window.staff_on_duty, thresholds.absence_delay_s, thresholds.return_delay_s
+            ),
+        )
+        for window in site.windows_of(camera_id)
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class LiveView:
+    """What the console shows of one camera: the newest annotated snapshot and counts."""
+
+    jpeg: bytes
+    t: float
+    persons: int
+    windows: dict[str, dict[str, Any]]
+
+
+class Runtime:
+    """Owns the readers and the analysis worker; the console reads from it."""
+
+    def __init__(
+        self, site: Site, config_path: Path, store: Store, detector: PersonDetector
+    ) -> None:
+        self.site = site
+        self.store = store
+        self.mailbox: LatestMailbox[Frame] = LatestMailbox()
+        self.analyzers = {
+            camera.id: CameraAnalyzer(camera.id, window_analyzers(site, camera.id), detector)
+            for camera in site.cameras
+        }
+        self.readers = {
+            camera.id: CameraReader(
+                camera.id,
+                parse_source(camera.sub_url or camera.url, config_path.parent),
+                lambda frame, key=camera.id: self.mailbox.put(key, frame),
+                sample_fps=camera.analysis_fps,
+            )
+            for camera in site.cameras
+        }
+        self._live: dict[str, LiveView] = {}
+        self._open_events: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._worker = threading.Thread(target=self._work, name="analysis", daemon=True)
+        self.analysis_errors = 0
+
+    def start(self) -> None:
+        closed = self.store.end_open_events(time.time(), "restart")
+        if closed:
+            log.info("closed %d event(s) left open by the previous run", closed)
+        self._worker.start()
+        for reader in self.readers.values():
+            reader.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.mailbox.close()
+        for reader in self.readers.values():
+            reader.stop()
+        self._worker.join(10)
+
+    # --- views for the console --------------------------------------------------------------
+
+    def live(self, camera_id: str) -> LiveView | None:
+        with self._lock:
+            return self._live.get(camera_id)
+
+    def camera_status(self, camera_id: str) -> dict[str, Any]:
+        status = self.readers[camera_id].status().to_json()
+        status["dropped_frames"] = self.mailbox.dropped.get(camera_id, 0)
+        return status
+
+    # --- the worker -------------------------------------------------------------------------
+
+    def _work(self) -> None:
+        while not self._stop.is_set():
+            item = self.mailbox.get(timeout=0.5)
+            if item is None:
+                continue
+            camera_id, frame = item
+            try:
+                self._analyze(camera_id, frame)
+            except Exception:  # keep analysing the other cameras; the error is logged
+                self.analysis_errors += 1
+                log.exception("analysis failed on camera %s", camera_id)
+
+    def _analyze(self, camera_id: str, frame: Frame) -> None:
+        analyzer = self.analyzers[camera_id]
+        when = dt.datetime.fromtimestamp(frame.wall_time, dt.UTC)
+        result = analyzer.analyze(
+            frame.image, frame.wall_time, in_service(self.site.schedule, when)
+        )
+        self._record(camera_id, result)
+        view = LiveView(
+            to_jpeg(annotate(frame.image, result, analyzer.windows)),
+            frame.wall_time,
+            len(result.detections),
+            {s.window: {"staff": s.staff, "state": s.state.value, "queue": s.queue}
+             for s in result.windows},
+        )  # fmt: skip
+        with self._lock:
+            self._live[camera_id] = view
+
+    def _record(self, camera_id: str, result: FrameResult) -> None:
+        """Events are written to the store before anyone is told about them."""
+        for item in result.transitions:
+            change = item.transition
+            if isinstance(change, VacancyOpened):
+                event = self.store.add_event(
+                    Event(
+                        type=EventType.COUNTER_VACANT.value,
+                        camera=camera_id,
+                        window=item.window,
+                        start=change.start,
+                        detected_at=change.detected_at,
+                    )
+                )
+                assert event.id is not None
+                self._open_events[item.window] = event.id
+                log.info(
+                    "window %s vacant since %.0f (event %d)", item.window, change.start, event.id
+                )
+            elif isinstance(change, VacancyClosed):
+                event_id = self._open_events.pop(item.window, None)
+                if event_id is not None:
+                    self.store.end_event(event_id, change.end)
+                    log.info("window %s staffed again (event %d)", item.window, event_id)

@@ -11,7 +11,7 @@ from fastapi.staticfiles import StaticFiles
 from console import api, pages
 from console.assets import static_dir
 from hallwatch.config import Site
-from hallwatch.runtime import LiveView
+from hallwatch.live import LiveView
 from hallwatch.store import Store
 
 

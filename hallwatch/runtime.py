@@ -6,7 +6,6 @@ import datetime as dt
 import logging
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ from hallwatch.annotate import annotate, to_jpeg
 from hallwatch.calendar import in_service
 from hallwatch.config import Site, Window
 from hallwatch.events import Event, EventType
+from hallwatch.live import LiveView
 from hallwatch.mailbox import LatestMailbox
 from hallwatch.store import Store
 from ingest.reader import CameraReader, Frame
@@ -41,16 +41,6 @@ def window_analyzers(site: Site, camera_id: str) -> list[WindowAnalyzer]:
         )
         for window in site.windows_of(camera_id)
     ]
-
-
-@dataclass(frozen=True, slots=True)
-class LiveView:
-    """What the console shows of one camera: the newest annotated snapshot and counts."""
-
-    jpeg: bytes
-    t: float
-    persons: int
-    windows: dict[str, dict[str, Any]]
 
 
 class Runtime:

@@ -40,7 +40,7 @@ TABLE = [
      seconds(0, 5, 1) + seconds(5, 12, 0) + seconds(12, 20, 1),
      [VacancyOpened(5.0, 8.0), VacancyClosed(5.0, 12.0, 14.0)]),
     ("a brief return shorter than the return delay does not split the event", RULE,
-     seconds(0, 10, 0) + [(10.0, 1, True)] + seconds(11, 14, 0) + seconds(14, 20, 1),
+     [*seconds(0, 10, 0), (10.0, 1, True), *seconds(11, 14, 0), *seconds(14, 20, 1)],
      [VacancyOpened(0.0, 3.0), VacancyClosed(0.0, 14.0, 16.0)]),
     ("two staff on duty: one is not enough", VacancyRule(2, 3, 2),
      seconds(0, 5, 2) + seconds(5, 10, 1), [VacancyOpened(5.0, 8.0)]),

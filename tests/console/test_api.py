@@ -1,0 +1,210 @@
+"""Console API: secure by default, login, cameras without credentials, events, SSE."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import httpx
+import numpy as np
+import pytest
+import uvicorn
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+
+from console import api, pages
+from console.app import ConsoleSettings, create_app
+from console.auth import Role, ensure_user
+from hallwatch.config import Site
+from hallwatch.events import Event
+from hallwatch.live import LiveView
+from hallwatch.store import Store
+
+PUBLIC = {"/", "/login", "/healthz", "/api/login", "/api/logout"}
+
+SITE = Site.model_validate(
+    {
+        "name": "测试中心",
+        "cameras": [
+            {"id": "cam01", "name": "一号", "url": "rtsp://admin:TopSecret9@192.0.2.1/s",
+             "sub_url": "rtsp://admin:TopSecret9@192.0.2.1/sub"},
+        ],
+        "windows": [
+            {"id": "W01", "name": "1号窗口", "department": "税务局", "camera": "cam01",
+             "staff_zone": [[0.1, 0.1], [0.5, 0.1], [0.5, 0.5]]},
+        ],
+    }
+)  # fmt: skip
+
+
+class FixedLive:
+    """The console's view of the pipeline, with one fixed frame (the pipeline is tested apart)."""
+
+    def __init__(self) -> None:
+        ok, jpeg = cv2.imencode(".jpg", np.zeros((36, 64, 3), np.uint8))
+        assert ok
+        self.view: LiveView | None = None
+        self.jpeg = jpeg.tobytes()
+
+    def live(self, camera_id: str) -> LiveView | None:
+        return self.view
+
+    def camera_status(self, camera_id: str) -> dict[str, object]:
+        return {"camera": camera_id, "online": self.view is not None, "reconnects": 0,
+                "source": "rtsp://***@192.0.2.1/s", "last_frame_at": None}  # fmt: skip
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    store = Store(tmp_path / "hw.db")
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def live() -> FixedLive:
+    return FixedLive()
+
+
+@pytest.fixture
+def client(store: Store, live: FixedLive) -> TestClient:
+    app = create_app(SITE, store, live, ConsoleSettings(calendar_notices=["2027 notice"]))
+    return TestClient(app)
+
+
+def login(client: TestClient, store: Store, role: Role = Role.OPERATOR) -> None:
+    password = ensure_user(store, "op", role)
+    response = client.post("/api/login", json={"username": "op", "password": password})
+    assert response.status_code == 200, response.text
+
+
+def test_every_non_public_route_needs_login(client: TestClient) -> None:
+    public = {r.path for r in pages.router.routes if isinstance(r, APIRoute)}
+    assert public == PUBLIC  # the only routes without a login, listed explicitly
+    checked = 0
+    for route in api.router.routes:
+        assert isinstance(route, APIRoute)
+        path = route.path.replace("{camera_id}", "cam01")
+        for method in route.methods:
+            response = client.request(method, path)
+            assert response.status_code == 401, (method, path, response.status_code)
+            checked += 1
+    assert checked >= 8
+
+
+def test_public_pages_and_assets_are_local(client: TestClient) -> None:
+    page = client.get("/")
+    assert page.status_code == 200 and 'lang="zh-CN"' in page.text
+    assert "http://" not in page.text and "https://" not in page.text  # no CDN
+    assert client.get("/login").status_code == 200
+    assert client.get("/static/app.js").status_code == 200
+    assert client.get("/healthz").json() == {"status": "ok"}
+
+
+def test_login_failure_and_audit(client: TestClient, store: Store) -> None:
+    ensure_user(store, "op", Role.OPERATOR, "right-password")
+    bad = client.post("/api/login", json={"username": "op", "password": "wrong"})
+    assert bad.status_code == 401
+    unknown = client.post("/api/login", json={"username": "nobody", "password": "x"})
+    assert unknown.status_code == 401
+    malformed = client.post("/api/login", json={"username": ""})
+    assert malformed.status_code == 422
+    fields = {tuple(item["loc"]) for item in malformed.json()["detail"]}
+    assert fields == {("body", "username"), ("body", "password")}
+    actions = [entry["action"] for entry in store.audit_entries()]
+    assert actions.count("login_failed") == 2
+    good = client.post("/api/login", json={"username": "op", "password": "right-password"})
+    assert good.status_code == 200
+    assert "httponly" in good.headers["set-cookie"].lower()
+    assert client.get("/api/me").json() == {"username": "op", "role": "operator"}
+    client.post("/api/logout")
+    assert client.get("/api/me").status_code == 401
+
+
+def test_cameras_never_show_credentials(client: TestClient, store: Store) -> None:
+    login(client, store)
+    response = client.get("/api/cameras")
+    assert response.status_code == 200
+    assert "TopSecret9" not in response.text and "admin" not in response.text
+    camera = response.json()[0]
+    assert camera["url"] == "rtsp://***@192.0.2.1/s"
+    assert camera["windows"] == ["W01"]
+    assert client.get("/api/cameras/nope").status_code == 404
+
+
+def test_snapshot(client: TestClient, store: Store, live: FixedLive) -> None:
+    login(client, store)
+    assert client.get("/api/cameras/cam01/snapshot.jpg").status_code == 404
+    live.view = LiveView(live.jpeg, time.time(), 1, {"W01": {"staff": 1, "state": "staffed"}})
+    snap = client.get("/api/cameras/cam01/snapshot.jpg")
+    assert snap.status_code == 200 and snap.headers["content-type"] == "image/jpeg"
+    assert snap.content[:2] == b"\xff\xd8"
+    windows = client.get("/api/windows").json()
+    assert windows[0]["live"] == {"staff": 1, "state": "staffed"}
+
+
+def test_site_shows_calendar_notices(client: TestClient, store: Store) -> None:
+    login(client, store)
+    assert client.get("/api/site").json()["calendar_notices"] == ["2027 notice"]
+
+
+def test_events_filters_and_validation(client: TestClient, store: Store) -> None:
+    login(client, store)
+    for window, start, end in (("W01", 100.0, 120.0), ("W02", 200.0, 220.0), ("W01", 300.0, None)):
+        store.add_event(Event(type="counter_vacant", camera="cam01", window=window,
+                              start=start, detected_at=start + 3, end=end))  # fmt: skip
+    page = client.get("/api/events", params={"window": "W01", "limit": 1}).json()
+    assert page["total"] == 2 and [e["start"] for e in page["items"]] == [300.0]
+    assert page["items"][0]["label"] == "窗口空岗"
+    ranged = client.get("/api/events", params={"from": 150, "to": 250}).json()
+    assert [e["window"] for e in ranged["items"]] == ["W02"]
+    bad = client.get("/api/events", params={"limit": 0, "from": "yesterday"})
+    assert bad.status_code == 422
+    assert {tuple(d["loc"]) for d in bad.json()["detail"]} == {("query", "limit"), ("query", "from")}
+    reversed_range = client.get("/api/events", params={"from": 300, "to": 100})
+    assert reversed_range.status_code == 422
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_sse_delivers_stored_events_live(store: Store, live: FixedLive) -> None:
+    app = create_app(SITE, store, live)
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        password = ensure_user(store, "op", Role.OPERATOR)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+            http.post("/api/login", json={"username": "op", "password": password})
+            with http.stream("GET", "/api/events/stream") as stream:
+                assert stream.status_code == 200
+                threading.Timer(0.3, lambda: store.add_event(Event(
+                    type="counter_vacant", camera="cam01", window="W01", start=1.0,
+                    detected_at=4.0))).start()  # fmt: skip
+                received = _first_event(stream.iter_lines())
+        assert received["window"] == "W01" and received["end"] is None
+        assert any(e["action"] == "live_view" for e in store.audit_entries())
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def _first_event(lines: Iterator[str]) -> dict[str, object]:
+    for line in lines:
+        if line.startswith("data: "):
+            data: dict[str, object] = json.loads(line[len("data: "):])
+            return data
+    raise AssertionError("stream ended without an event")

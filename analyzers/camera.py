@@ -83,8 +83,8 @@ class CameraAnalyzer:
         self, width: int, height: int, detections: Detections, t: float, in_service: bool
     ) -> FrameResult:
         feet = relative_points(detections.bottom_centres(), width, height)
-        samples = []
-        transitions = []
+        samples: list[WindowSample] = []
+        transitions: list[WindowTransition] = []
         for window in self.windows:
             sample, changed = window.update(t, feet, in_service)
             samples.append(sample)

@@ -29,8 +29,8 @@ class Zone:
         crosses = (y1 > y) != (y2 > y)
         with np.errstate(divide="ignore", invalid="ignore"):
             x_at_y = x1 + (y - y1) * (x2 - x1) / (y2 - y1)
-        inside = np.logical_and(crosses, x < x_at_y).sum(axis=1) % 2 == 1
-        return np.logical_or(inside, self._on_edge(x, y, x1, y1, x2, y2))
+        inside: npt.NDArray[np.bool_] = np.logical_and(crosses, x < x_at_y).sum(axis=1) % 2 == 1
+        return inside | self._on_edge(x, y, x1, y1, x2, y2)
 
     @staticmethod
     def _on_edge(
@@ -44,7 +44,10 @@ class Zone:
         cross = (x2 - x1) * (y - y1) - (y2 - y1) * (x - x1)
         within_x = (np.minimum(x1, x2) - 1e-9 <= x) & (x <= np.maximum(x1, x2) + 1e-9)
         within_y = (np.minimum(y1, y2) - 1e-9 <= y) & (y <= np.maximum(y1, y2) + 1e-9)
-        return np.any((np.abs(cross) < 1e-9) & within_x & within_y, axis=1)
+        on_edge: npt.NDArray[np.bool_] = np.any(
+            (np.abs(cross) < 1e-9) & within_x & within_y, axis=1
+        )
+        return on_edge
 
     def pixels(self, width: int, height: int) -> npt.NDArray[np.int32]:
         """Polygon in pixel coordinates of a width × height frame ([N, 2] int32, for drawing)."""
@@ -56,7 +59,9 @@ def relative_points(
     points: npt.NDArray[np.floating], width: int, height: int
 ) -> npt.NDArray[np.float64]:
     """Pixel points [N, 2] → relative 0–1 coordinates."""
-    return np.asarray(points, dtype=np.float64).reshape(-1, 2) / np.array([width, height])
+    scale = np.array([width, height], dtype=np.float64)
+    relative: npt.NDArray[np.float64] = np.asarray(points, dtype=np.float64).reshape(-1, 2) / scale
+    return relative
 
 
 def parse_polygon(text: str) -> list[tuple[float, float]]:

@@ -6,6 +6,7 @@ import datetime as dt
 import logging
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +61,7 @@ class Runtime:
             camera.id: CameraReader(
                 camera.id,
                 parse_source(camera.sub_url or camera.url, config_path.parent),
-                lambda frame, key=camera.id: self.mailbox.put(key, frame),
+                self._sink(camera.id),
                 sample_fps=camera.analysis_fps,
             )
             for camera in site.cameras
@@ -71,6 +72,12 @@ class Runtime:
         self._stop = threading.Event()
         self._worker = threading.Thread(target=self._work, name="analysis", daemon=True)
         self.analysis_errors = 0
+
+    def _sink(self, camera_id: str) -> Callable[[Frame], None]:
+        def put(frame: Frame) -> None:
+            self.mailbox.put(camera_id, frame)
+
+        return put
 
     def start(self) -> None:
         closed = self.store.end_open_events(time.time(), "restart")

@@ -1,0 +1,308 @@
+#!/usr/bin/python3
+"""Tiny RTSP "camera" server for tests, built on GStreamer's RTSP server library.
+
+Run with the system interpreter (needs only the standard library and PyGObject)::
+
+    /usr/bin/python3 tests/support/gst_rtsp_server.py --port 8554 \\
+        --mount /cam1=clip1.mp4 --mount /cam2=clip2.mp4
+
+Each H.264-in-MP4 file is served at rtsp://127.0.0.1:PORT/<mount>, looping forever at real-time
+pace, like a live camera. Design:
+
+* At start-up every file is demuxed once (``filesrc ! qtdemux ! h264parse``) into a list of
+  Annex-B access units with SPS/PPS in-band in front of every IDR frame.
+* One "camera" thread per mount plays that list in a loop on a monotonic clock. This is the
+  single shared live stream of the mount: all clients see the same frame at the same time.
+* Every RTSP client gets its own small media pipeline ``appsrc ! rtph264pay`` (the factory is
+  not "shared" in GstRTSPServer terms). The camera thread fans each access unit out to all
+  attached appsrcs, starting each new client at the next keyframe, and time-stamps buffers from
+  that pipeline's clock, so timestamps are monotonic across loop boundaries.
+
+A GstRTSPServer shared media cannot start a late joiner at a keyframe, and a seek-at-EOS loop
+inside the media pipeline resets timestamps; the fan-out avoids both.
+
+Prints ``READY`` on stdout once the listening socket is bound. SIGTERM/SIGINT stop it cleanly.
+With ``--watch-stdin`` it also exits when its stdin reaches EOF (i.e. the parent died).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+
+import gi
+
+gi.require_version("Gst", "1.0")
+gi.require_version("GstApp", "1.0")
+gi.require_version("GstRtsp", "1.0")
+gi.require_version("GstRtspServer", "1.0")
+from gi.repository import GLib, Gst, GstApp, GstRtsp, GstRtspServer  # noqa: E402
+
+BIND_ADDRESS = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class AccessUnit:
+    data: bytes
+    duration_ns: int
+    keyframe: bool
+
+
+@dataclass(frozen=True)
+class Clip:
+    caps: str
+    units: list[AccessUnit]
+
+
+def load_clip(path: str) -> Clip:
+    """Demux an H.264 MP4 file into Annex-B access units (SPS/PPS in-band at every IDR)."""
+    pipeline = Gst.parse_launch(
+        f"filesrc location={GLib.shell_quote(path)} ! qtdemux ! "
+        "h264parse config-interval=-1 ! "
+        "video/x-h264,stream-format=byte-stream,alignment=au ! "
+        "appsink name=sink sync=false"
+    )
+    sink = pipeline.get_by_name("sink")
+    pipeline.set_state(Gst.State.PLAYING)
+    raw: list[tuple[bytes, int, int, bool]] = []
+    caps: Gst.Caps | None = None
+    while True:
+        sample = sink.emit("try-pull-sample", 10 * Gst.SECOND)
+        if sample is None:
+            break
+        if caps is None:
+            caps = sample.get_caps()
+        buf = sample.get_buffer()
+        ok, info = buf.map(Gst.MapFlags.READ)
+        if not ok:
+            raise RuntimeError(f"{path}: cannot map buffer")
+        try:
+            data = bytes(info.data)
+        finally:
+            buf.unmap(info)
+        key = not buf.has_flags(Gst.BufferFlags.DELTA_UNIT)
+        raw.append((data, buf.pts, buf.duration, key))
+    bus = pipeline.get_bus()
+    msg = bus.pop_filtered(Gst.MessageType.ERROR)
+    pipeline.set_state(Gst.State.NULL)
+    if msg is not None:
+        err, dbg = msg.parse_error()
+        raise RuntimeError(f"{path}: {err.message} ({dbg})")
+    if caps is None or not raw:
+        raise RuntimeError(f"{path}: no H.264 video found")
+    if not raw[0][3]:
+        raise RuntimeError(f"{path}: first frame is not a keyframe")
+
+    structure = caps.get_structure(0)
+    ok, num, den = structure.get_fraction("framerate")
+    default_ns = Gst.SECOND * den // num if ok and num > 0 else Gst.SECOND // 10
+    units: list[AccessUnit] = []
+    for i, (data, pts, duration, key) in enumerate(raw):
+        if duration == Gst.CLOCK_TIME_NONE or duration <= 0:
+            nxt = raw[i + 1][1] if i + 1 < len(raw) else Gst.CLOCK_TIME_NONE
+            if Gst.CLOCK_TIME_NONE not in (pts, nxt) and nxt > pts:
+                duration = nxt - pts
+            else:
+                duration = default_ns
+        units.append(AccessUnit(data, int(duration), key))
+    # Drop fields that describe the file rather than the stream (e.g. codec_data is absent in
+    # byte-stream anyway); keep width/height/framerate/profile for the payloader.
+    return Clip(caps=caps.to_string(), units=units)
+
+
+@dataclass(eq=False)
+class Client:
+    """One client's media pipeline input."""
+
+    appsrc: GstApp.AppSrc
+    started: bool = False
+    pts0: int = 0
+    due0: float = 0.0
+
+
+@dataclass(eq=False)
+class Camera:
+    """Plays one clip in a loop in real time and fans it out to the attached clients."""
+
+    name: str
+    clip: Clip
+    clients: list[Client] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    stop_event: threading.Event = field(default_factory=threading.Event)
+    thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self.thread = threading.Thread(target=self._run, name=f"camera{self.name}", daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        if self.thread is not None:
+            self.thread.join(timeout=2)
+
+    def attach(self, appsrc: GstApp.AppSrc) -> Client:
+        client = Client(appsrc)
+        with self.lock:
+            self.clients.append(client)
+        return client
+
+    def detach(self, client: Client) -> None:
+        with self.lock:
+            if client in self.clients:
+                self.clients.remove(client)
+
+    def _run(self) -> None:
+        due = time.monotonic()
+        while not self.stop_event.is_set():
+            for unit in self.clip.units:
+                delay = due - time.monotonic()
+                if delay > 0:
+                    if self.stop_event.wait(delay):
+                        return
+                elif delay < -1.0:
+                    due = time.monotonic()  # fell far behind (suspended?): resync
+                self._fan_out(unit, due)
+                due += unit.duration_ns / 1e9
+
+    def _fan_out(self, unit: AccessUnit, due: float) -> None:
+        with self.lock:
+            clients = list(self.clients)
+        for client in clients:
+            appsrc = client.appsrc
+            if not client.started:
+                clock = appsrc.get_clock()
+                if clock is None or not unit.keyframe:
+                    continue  # pipeline not PLAYING yet, or wait for the next keyframe
+                client.started = True
+                client.pts0 = max(0, clock.get_time() - appsrc.get_base_time())
+                client.due0 = due
+            buf = Gst.Buffer.new_wrapped(unit.data)
+            buf.pts = client.pts0 + round((due - client.due0) * Gst.SECOND)
+            buf.dts = buf.pts
+            buf.duration = unit.duration_ns
+            if not unit.keyframe:
+                buf.set_flags(Gst.BufferFlags.DELTA_UNIT)
+            ret = appsrc.push_buffer(buf)
+            if ret != Gst.FlowReturn.OK:
+                self.detach(client)
+
+
+class CameraFactory(GstRtspServer.RTSPMediaFactory):
+    def __init__(self, camera: Camera) -> None:
+        super().__init__()
+        self.camera = camera
+        caps = camera.clip.caps.replace('"', '\\"')
+        self.set_launch(
+            "( appsrc name=src is-live=true format=time max-bytes=0 "
+            f'caps="{caps}" ! '
+            "rtph264pay name=pay0 pt=96 config-interval=0 )"
+        )
+        self.set_shared(False)
+        self.set_protocols(GstRtsp.RTSPLowerTrans.TCP | GstRtsp.RTSPLowerTrans.UDP)
+        self.connect("media-configure", self._on_media_configure)
+
+    def _on_media_configure(
+        self, _factory: GstRtspServer.RTSPMediaFactory, media: GstRtspServer.RTSPMedia
+    ) -> None:
+        appsrc = media.get_element().get_by_name("src")
+        client = self.camera.attach(appsrc)
+        media.connect("unprepared", lambda _m: self.camera.detach(client))
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument(
+        "--mount",
+        action="append",
+        required=True,
+        metavar="/PATH=FILE.mp4",
+        help="serve FILE.mp4 at rtsp://127.0.0.1:PORT/PATH (repeatable)",
+    )
+    parser.add_argument(
+        "--watch-stdin", action="store_true", help="exit when stdin reaches EOF (parent died)"
+    )
+    args = parser.parse_args(argv)
+    mounts: dict[str, str] = {}
+    for spec in args.mount:
+        path, sep, filename = spec.partition("=")
+        if not sep or not path.startswith("/") or not filename:
+            parser.error(f"bad --mount {spec!r}, expected /path=FILE.mp4")
+        if not os.path.isfile(filename):
+            parser.error(f"--mount {spec!r}: no such file")
+        mounts[path] = os.path.abspath(filename)
+    args.mounts = mounts
+    return args
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    Gst.init(None)
+
+    cameras: list[Camera] = []
+    server = GstRtspServer.RTSPServer()
+    server.set_address(BIND_ADDRESS)
+    server.set_service(str(args.port))
+    # Default pool: one thread serves every client; let each client have its own.
+    server.get_thread_pool().set_max_threads(-1)
+    mount_points = server.get_mount_points()
+    # UDP transport: bind RTP/RTCP sockets on loopback only, not on 0.0.0.0.
+    pool = GstRtspServer.RTSPAddressPool()
+    pool.add_range(BIND_ADDRESS, BIND_ADDRESS, 0, 0, 0)
+    for path, filename in args.mounts.items():
+        try:
+            clip = load_clip(filename)
+        except RuntimeError as exc:
+            print(f"gst_rtsp_server: {exc}", file=sys.stderr)
+            return 2
+        camera = Camera(path, clip)
+        factory = CameraFactory(camera)
+        factory.set_address_pool(pool)
+        mount_points.add_factory(path, factory)
+        cameras.append(camera)
+
+    loop = GLib.MainLoop()
+    exit_code = 0
+
+    def quit_loop(*_args: object) -> bool:
+        loop.quit()
+        return GLib.SOURCE_REMOVE
+
+    GLib.unix_signal_add(GLib.PRIORITY_HIGH, signal.SIGTERM, quit_loop)
+    GLib.unix_signal_add(GLib.PRIORITY_HIGH, signal.SIGINT, quit_loop)
+    if args.watch_stdin:
+        GLib.io_add_watch(
+            GLib.IOChannel.unix_new(sys.stdin.fileno()),
+            GLib.PRIORITY_DEFAULT,
+            GLib.IOCondition.IN | GLib.IOCondition.HUP | GLib.IOCondition.ERR,
+            lambda *_a: quit_loop() if not os.read(sys.stdin.fileno(), 4096) else True,
+        )
+
+    try:
+        source_id = server.attach(None)
+    except GLib.Error as exc:
+        print(f"gst_rtsp_server: cannot listen on port {args.port}: {exc}", file=sys.stderr)
+        return 3
+    if not source_id:
+        print(f"gst_rtsp_server: cannot listen on port {args.port}", file=sys.stderr)
+        return 3
+    for camera in cameras:
+        camera.start()
+    print("READY", flush=True)
+    try:
+        loop.run()
+    finally:
+        for camera in cameras:
+            camera.stop()
+        server.client_filter(lambda *_a: GstRtspServer.RTSPFilterResult.REMOVE)
+        GLib.source_remove(source_id)
+    return exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

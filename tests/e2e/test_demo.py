@@ -1,0 +1,103 @@
+"""The demo end to end: real clip → reader → detector → vacancy events → store → console."""
+
+from __future__ import annotations
+
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+BANNER_TIMEOUT_S = 60
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def demo(data_dir: Path, log: Path) -> Iterator[tuple[str, str]]:
+    """Start `hallwatch demo`; yields (base URL, admin password) once the console answers."""
+    port = _free_port()
+    with log.open("w") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "hallwatch.cli", "demo", "--port", str(port),
+             "--data-dir", str(data_dir)],
+            stdout=sink, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + BANNER_TIMEOUT_S
+        password = None
+        while time.monotonic() < deadline:
+            assert process.poll() is None, log.read_text()
+            match = re.search(r"login: admin / (\S+)", log.read_text())
+            if match:
+                password = match.group(1)
+                try:
+                    if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+            time.sleep(0.2)
+        assert password is not None, log.read_text()
+        yield base, password
+    finally:
+        process.terminate()
+        process.wait(20)
+
+
+def wait_for(check: object, timeout: float, what: str) -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()  # type: ignore[operator]
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.mark.slow
+def test_demo_produces_vacancy_events_and_keeps_them(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    with demo(data_dir, tmp_path / "demo1.log") as (base, password):
+        with httpx.Client(base_url=base, timeout=10) as http:
+            assert http.get("/api/cameras").status_code == 401
+            assert http.post("/api/login", json={"username": "admin", "password": password}).is_success
+            cameras = http.get("/api/cameras").json()
+            assert [c["id"] for c in cameras] == ["cam01", "cam02"]
+            wait_for(lambda: all(c["status"]["online"] for c in http.get("/api/cameras").json()),
+                     30, "both cameras online")  # fmt: skip
+            snapshot = http.get("/api/cameras/cam01/snapshot.jpg")
+            assert snapshot.status_code == 200 and snapshot.content[:2] == b"\xff\xd8"
+            # the clip starts with an empty room for 6 s: an absence of 3 s opens an event,
+            # the first visitor closes it
+            closed = wait_for(
+                lambda: [e for e in http.get("/api/events").json()["items"]
+                         if e["type"] == "counter_vacant" and e["end"] is not None],
+                60, "a closed counter_vacant event",
+            )  # fmt: skip
+            assert isinstance(closed, list)
+            event = closed[-1]
+            assert event["window"] in {"W01", "W02"}
+            assert 3.0 <= event["end"] - event["start"] <= 15.0
+            status = http.get("/api/cameras/cam01").json()["status"]
+            assert status["decode_plan"] == "keyframes" and status["reconnects"] == 0
+            before = http.get("/api/events").json()["total"]
+    # restart: every event is still there
+    with demo(data_dir, tmp_path / "demo2.log") as (base, password):
+        with httpx.Client(base_url=base, timeout=10) as http:
+            http.post("/api/login", json={"username": "admin", "password": password})
+            after = http.get("/api/events", params={"limit": 500}).json()
+            assert after["total"] >= before
+            ids = {e["id"] for e in after["items"]}
+            assert event["id"] in ids
+            assert all(e["end"] is not None for e in after["items"] if e["id"] <= event["id"])

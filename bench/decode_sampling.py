@@ -22,7 +22,8 @@ import cv2
 from ingest.reader import packet_time
 from ingest.sampler import FrameSampler
 
-DEFAULT = Path(__file__).resolve().parents[1] / "hallwatch" / "demo" / "one-by-one-person-detection.mp4"
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT = REPO / "hallwatch" / "demo" / "one-by-one-person-detection.mp4"
 
 
 def ours(path: Path) -> tuple[int, float]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import subprocess
 import sys
@@ -24,7 +25,7 @@ def presence_intervals() -> list[tuple[float, float]]:
 def expected_vacancies(visits: list[tuple[float, float]]) -> list[tuple[float, float | None]]:
     """The empty stretches: before the first visit, between visits, after the last."""
     gaps: list[tuple[float, float | None]] = [(0.0, visits[0][0])]
-    gaps += [(a_end, b_start) for (_, a_end), (b_start, _) in zip(visits, visits[1:], strict=False)]
+    gaps += [(a_end, b_start) for (_, a_end), (b_start, _) in itertools.pairwise(visits)]
     gaps.append((visits[-1][1], None))
     return gaps
 

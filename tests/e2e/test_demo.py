@@ -68,36 +68,40 @@ def wait_for(check: object, timeout: float, what: str) -> object:
 @pytest.mark.slow
 def test_demo_produces_vacancy_events_and_keeps_them(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
-    with demo(data_dir, tmp_path / "demo1.log") as (base, password):
-        with httpx.Client(base_url=base, timeout=10) as http:
-            assert http.get("/api/cameras").status_code == 401
-            assert http.post("/api/login", json={"username": "admin", "password": password}).is_success
-            cameras = http.get("/api/cameras").json()
-            assert [c["id"] for c in cameras] == ["cam01", "cam02"]
-            wait_for(lambda: all(c["status"]["online"] for c in http.get("/api/cameras").json()),
+    with (
+        demo(data_dir, tmp_path / "demo1.log") as (base, password),
+        httpx.Client(base_url=base, timeout=10) as http,
+    ):
+        assert http.get("/api/cameras").status_code == 401
+        assert http.post("/api/login", json={"username": "admin", "password": password}).is_success
+        cameras = http.get("/api/cameras").json()
+        assert [c["id"] for c in cameras] == ["cam01", "cam02"]
+        wait_for(lambda: all(c["status"]["online"] for c in http.get("/api/cameras").json()),
                      30, "both cameras online")  # fmt: skip
-            snapshot = http.get("/api/cameras/cam01/snapshot.jpg")
-            assert snapshot.status_code == 200 and snapshot.content[:2] == b"\xff\xd8"
-            # the clip starts with an empty room for 6 s: an absence of 3 s opens an event,
-            # the first visitor closes it
-            closed = wait_for(
+        snapshot = http.get("/api/cameras/cam01/snapshot.jpg")
+        assert snapshot.status_code == 200 and snapshot.content[:2] == b"\xff\xd8"
+        # the clip starts with an empty room for 6 s: an absence of 3 s opens an event,
+        # the first visitor closes it
+        closed = wait_for(
                 lambda: [e for e in http.get("/api/events").json()["items"]
                          if e["type"] == "counter_vacant" and e["end"] is not None],
                 60, "a closed counter_vacant event",
             )  # fmt: skip
-            assert isinstance(closed, list)
-            event = closed[-1]
-            assert event["window"] in {"W01", "W02"}
-            assert 3.0 <= event["end"] - event["start"] <= 15.0
-            status = http.get("/api/cameras/cam01").json()["status"]
-            assert status["decode_plan"] == "keyframes" and status["reconnects"] == 0
-            before = http.get("/api/events").json()["total"]
+        assert isinstance(closed, list)
+        event = closed[-1]
+        assert event["window"] in {"W01", "W02"}
+        assert 3.0 <= event["end"] - event["start"] <= 15.0
+        status = http.get("/api/cameras/cam01").json()["status"]
+        assert status["decode_plan"] == "keyframes" and status["reconnects"] == 0
+        before = http.get("/api/events").json()["total"]
     # restart: every event is still there
-    with demo(data_dir, tmp_path / "demo2.log") as (base, password):
-        with httpx.Client(base_url=base, timeout=10) as http:
-            http.post("/api/login", json={"username": "admin", "password": password})
-            after = http.get("/api/events", params={"limit": 500}).json()
-            assert after["total"] >= before
-            ids = {e["id"] for e in after["items"]}
-            assert event["id"] in ids
-            assert all(e["end"] is not None for e in after["items"] if e["id"] <= event["id"])
+    with (
+        demo(data_dir, tmp_path / "demo2.log") as (base, password),
+        httpx.Client(base_url=base, timeout=10) as http,
+    ):
+        http.post("/api/login", json={"username": "admin", "password": password})
+        after = http.get("/api/events", params={"limit": 500}).json()
+        assert after["total"] >= before
+        ids = {e["id"] for e in after["items"]}
+        assert event["id"] in ids
+        assert all(e["end"] is not None for e in after["items"] if e["id"] <= event["id"])

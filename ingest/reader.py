@@ -135,6 +135,7 @@ class CameraReader:
         self._clock = MediaClock()
         self._thread: threading.Thread | None = None
         self._random = random.Random()
+        self._session_decoded = 0  # frames the current session's decoder has produced
 
     # --- control ----------------------------------------------------------------------------
 
@@ -220,6 +221,7 @@ class CameraReader:
             stream.thread_type = "SLICE"
             sampler = FrameSampler(stream.codec_context, self.sample_fps, max_width=self.max_width)
             self._clock.restart()
+            self._session_decoded = 0
             pacer = _Pacer(self._stop) if self.source.kind is SourceKind.FILE else None
             for packet in container.demux(stream):
                 if self._stop.is_set():
@@ -243,8 +245,9 @@ class CameraReader:
             c = self._counters
             c.last_frame_at = now
             c.frames_sampled += len(samples)
-            c.frames_decoded = sampler.decoded
+            c.frames_decoded += sampler.decoded - self._session_decoded
             c.decode_plan = sampler.plan.value
+        self._session_decoded = sampler.decoded
         for sample in samples:
             self.sink(Frame(self.camera_id, now, sample.t, sample.image))
 

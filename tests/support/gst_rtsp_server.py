@@ -62,19 +62,25 @@ class Clip:
 def load_clip(path: str) -> Clip:
     """Demux an H.264 MP4 file into Annex-B access units (SPS/PPS in-band at every IDR)."""
     pipeline = Gst.parse_launch(
-        f"filesrc location={GLib.shell_quote(path)} ! qtdemux ! "
+        "filesrc name=src ! qtdemux ! "
         "h264parse config-interval=-1 ! "
         "video/x-h264,stream-format=byte-stream,alignment=au ! "
         "appsink name=sink sync=false"
     )
+    pipeline.get_by_name("src").set_property("location", path)
     sink = pipeline.get_by_name("sink")
+    bus = pipeline.get_bus()
     pipeline.set_state(Gst.State.PLAYING)
     raw: list[tuple[bytes, int, int, bool]] = []
     caps: Gst.Caps | None = None
+    msg: Gst.Message | None = None
     while True:
-        sample = sink.emit("try-pull-sample", 10 * Gst.SECOND)
+        sample = sink.emit("try-pull-sample", Gst.SECOND // 10)
         if sample is None:
-            break
+            msg = bus.pop_filtered(Gst.MessageType.ERROR)
+            if msg is not None or sink.is_eos():
+                break
+            continue
         if caps is None:
             caps = sample.get_caps()
         buf = sample.get_buffer()
@@ -87,8 +93,6 @@ def load_clip(path: str) -> Clip:
             buf.unmap(info)
         key = not buf.has_flags(Gst.BufferFlags.DELTA_UNIT)
         raw.append((data, buf.pts, buf.duration, key))
-    bus = pipeline.get_bus()
-    msg = bus.pop_filtered(Gst.MessageType.ERROR)
     pipeline.set_state(Gst.State.NULL)
     if msg is not None:
         err, dbg = msg.parse_error()
@@ -225,6 +229,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="serve FILE.mp4 at rtsp://127.0.0.1:PORT/PATH (repeatable)",
     )
     parser.add_argument(
+        "--udp-ports",
+        default="62000-62999",
+        metavar="MIN-MAX",
+        help="server-side RTP/RTCP ports for UDP clients, bound on 127.0.0.1 (default %(default)s)",
+    )
+    parser.add_argument(
         "--watch-stdin", action="store_true", help="exit when stdin reaches EOF (parent died)"
     )
     args = parser.parse_args(argv)
@@ -237,6 +247,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
             parser.error(f"--mount {spec!r}: no such file")
         mounts[path] = os.path.abspath(filename)
     args.mounts = mounts
+    low, sep, high = args.udp_ports.partition("-")
+    if not (sep and low.isdigit() and high.isdigit() and 0 < int(low) < int(high) < 65536):
+        parser.error(f"bad --udp-ports {args.udp_ports!r}, expected MIN-MAX")
+    args.udp_range = (int(low), int(high))
     return args
 
 
@@ -251,9 +265,12 @@ def main(argv: list[str]) -> int:
     # Default pool: one thread serves every client; let each client have its own.
     server.get_thread_pool().set_max_threads(-1)
     mount_points = server.get_mount_points()
-    # UDP transport: bind RTP/RTCP sockets on loopback only, not on 0.0.0.0.
+    # UDP transport: without a unicast address pool the server binds its RTP/RTCP sockets on
+    # 0.0.0.0; with one it binds them on 127.0.0.1 (ports taken by others are skipped).
     pool = GstRtspServer.RTSPAddressPool()
-    pool.add_range(BIND_ADDRESS, BIND_ADDRESS, 0, 0, 0)
+    if not pool.add_range(BIND_ADDRESS, BIND_ADDRESS, *args.udp_range, 0):
+        print("gst_rtsp_server: bad --udp-ports", file=sys.stderr)
+        return 2
     for path, filename in args.mounts.items():
         try:
             clip = load_clip(filename)

@@ -1,0 +1,1 @@
+"""Test helpers: synthetic clips and a local RTSP test server."""

@@ -19,9 +19,7 @@ class Detections:
         if self.boxes.ndim != 2 or self.boxes.shape[1] != 4:
             raise ValueError(f"boxes must be [N, 4], got {self.boxes.shape}")
         if self.scores.shape != (self.boxes.shape[0],):
-            raise ValueError(
-                f"scores must be [{self.boxes.shape[0]}], got {self.scores.shape}"
-            )
+            raise ValueError(f"scores must be [{self.boxes.shape[0]}], got {self.scores.shape}")
 
     def __len__(self) -> int:
         return int(self.boxes.shape[0])

@@ -77,6 +77,11 @@ function renderWindows() {
   }));
 }
 
+function placeOf(ev) {
+  const w = state.windows.find((x) => x.id === ev.window);
+  return w ? `${w.name} (${w.department})` : (ev.window || ev.camera);
+}
+
 function renderEvents() {
   const list = document.getElementById("events");
   const items = [...state.events.values()].sort((a, b) => b.start - a.start || b.id - a.id);
@@ -88,7 +93,7 @@ function renderEvents() {
     const ended = ev.end !== null;
     const span = (ended ? ev.end : Date.now() / 1000) - ev.start;
     return el("li", { class: ended ? "closed" : "open", "data-event": ev.id },
-      el("div", { class: "title" }, `${t(ev.type)} · ${ev.window || ev.camera}`),
+      el("div", { class: "title" }, `${t(ev.type)} · ${placeOf(ev)}`),
       el("div", { class: "when" },
         `${t("start")} ${fmtTime(ev.start)} · ${ended ? `${t("end")} ${fmtTime(ev.end)}` : t("ongoing")}`
         + ` · ${t("duration")} ${fmtDuration(span)}`));
@@ -112,6 +117,7 @@ async function poll() {
     [state.cameras, state.windows] = await Promise.all([api("/api/cameras"), api("/api/windows")]);
     renderCameras();
     renderWindows();
+    renderEvents();
   } catch (err) {
     console.warn(err);
   }

@@ -64,7 +64,9 @@ TABLE = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize(("rule", "feed", "expected"), [c[1:] for c in TABLE], ids=[c[0] for c in TABLE])
+@pytest.mark.parametrize(
+    ("rule", "feed", "expected"), [c[1:] for c in TABLE], ids=[c[0] for c in TABLE]
+)
 def test_vacancy_table(rule: VacancyRule, feed: Feed, expected: list[Transition]) -> None:
     assert run(rule, feed) == expected
 

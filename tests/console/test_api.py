@@ -165,7 +165,10 @@ def test_events_filters_and_validation(client: TestClient, store: Store) -> None
     assert [e["window"] for e in ranged["items"]] == ["W02"]
     bad = client.get("/api/events", params={"limit": 0, "from": "yesterday"})
     assert bad.status_code == 422
-    assert {tuple(d["loc"]) for d in bad.json()["detail"]} == {("query", "limit"), ("query", "from")}
+    assert {tuple(d["loc"]) for d in bad.json()["detail"]} == {
+        ("query", "limit"),
+        ("query", "from"),
+    }
     reversed_range = client.get("/api/events", params={"from": 300, "to": 100})
     assert reversed_range.status_code == 422
 
@@ -205,6 +208,6 @@ def test_sse_delivers_stored_events_live(store: Store, live: FixedLive) -> None:
 def _first_event(lines: Iterator[str]) -> dict[str, object]:
     for line in lines:
         if line.startswith("data: "):
-            data: dict[str, object] = json.loads(line[len("data: "):])
+            data: dict[str, object] = json.loads(line[len("data: ") :])
             return data
     raise AssertionError("stream ended without an event")

@@ -170,11 +170,15 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_check_config_cli_exit_codes(tmp_path: Path) -> None:
-    good = run_cli("check-config", str(write(tmp_path, VALID.replace("  holidays: [2027-01-01]\n", ""))))
+    good = run_cli(
+        "check-config", str(write(tmp_path, VALID.replace("  holidays: [2027-01-01]\n", "")))
+    )
     assert good.returncode == 0, good.stderr
     assert "OK" in good.stdout
     assert "2027 holiday calendar not yet published" in good.stdout
     bad_path = write(tmp_path, VALID.replace("    camera: cam01", "    camera: cam09"))
     bad = run_cli("check-config", str(bad_path))
     assert bad.returncode == 2
-    assert f"{bad_path}:19: windows[0].camera: window 'W01' names unknown camera 'cam09'" in bad.stderr
+    assert (
+        f"{bad_path}:19: windows[0].camera: window 'W01' names unknown camera 'cam09'" in bad.stderr
+    )

@@ -75,7 +75,9 @@ def test_failures_reset_after_a_healthy_period() -> None:
         (0.5, 0.5, 1.0, DecodePlan.KEYFRAMES),
     ],
 )
-def test_choose_plan(gop_s: float | None, interval_s: float, slack: float, plan: DecodePlan) -> None:
+def test_choose_plan(
+    gop_s: float | None, interval_s: float, slack: float, plan: DecodePlan
+) -> None:
     assert choose_plan(gop_s, interval_s, slack) is plan
 
 

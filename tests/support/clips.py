@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -27,9 +28,9 @@ def _bar_geometry(width: int, height: int) -> tuple[int, int, int]:
     return bar_w, height - strip_h, height
 
 
-def make_frame(index: int, size: tuple[int, int] = (640, 360), fps: int = 10) -> npt.NDArray[
-    np.uint8
-]:
+def make_frame(
+    index: int, size: tuple[int, int] = (640, 360), fps: int = 10
+) -> npt.NDArray[np.uint8]:
     """Draw frame ``index`` as an RGB array of shape (height, width, 3)."""
     width, height = size
     img = np.empty((height, width, 3), dtype=np.uint8)
@@ -59,7 +60,7 @@ def make_frame(index: int, size: tuple[int, int] = (640, 360), fps: int = 10) ->
     return img
 
 
-def read_frame_counter(rgb: npt.NDArray[np.uint8]) -> int:
+def read_frame_counter(rgb: npt.NDArray[Any]) -> int:
     """Read back the frame index drawn by :func:`make_frame` from a decoded RGB frame."""
     height, width = rgb.shape[:2]
     bar_w, strip_top, strip_bottom = _bar_geometry(width, height)
@@ -101,6 +102,8 @@ def make_clip(
     path.parent.mkdir(parents=True, exist_ok=True)
     with av.open(str(path), mode="w", format="mp4") as container:
         stream = container.add_stream(codec, rate=fps)
+        if not isinstance(stream, av.VideoStream):
+            raise ValueError(f"{codec!r} is not a video codec")
         stream.width = width
         stream.height = height
         stream.pix_fmt = "yuv420p"

@@ -44,6 +44,12 @@ gi.require_version("GstRtspServer", "1.0")
 from gi.repository import GLib, Gst, GstApp, GstRtsp, GstRtspServer  # noqa: E402
 
 BIND_ADDRESS = "127.0.0.1"
+VERBOSE = False
+
+
+def log(message: str) -> None:
+    if VERBOSE:
+        print(f"gst_rtsp_server: {message}", file=sys.stderr, flush=True)
 
 
 @dataclass(frozen=True)
@@ -60,7 +66,10 @@ class Clip:
 
 
 def load_clip(path: str) -> Clip:
-    """Demux an H.264 MP4 file into Annex-B access units (SPS/PPS in-band at every IDR)."""
+    """Demux an H.264 MP4 file into Annex-B access units (SPS/PPS in-band at every IDR).
+
+    The whole clip is kept in memory: meant for short test clips.
+    """
     pipeline = Gst.parse_launch(
         "filesrc name=src ! qtdemux ! "
         "h264parse config-interval=-1 ! "
@@ -114,8 +123,6 @@ def load_clip(path: str) -> Clip:
             else:
                 duration = default_ns
         units.append(AccessUnit(data, int(duration), key))
-    # Drop fields that describe the file rather than the stream (e.g. codec_data is absent in
-    # byte-stream anyway); keep width/height/framerate/profile for the payloader.
     return Clip(caps=caps.to_string(), units=units)
 
 
@@ -153,12 +160,14 @@ class Camera:
         client = Client(appsrc)
         with self.lock:
             self.clients.append(client)
+            log(f"{self.name}: client attached ({len(self.clients)} now)")
         return client
 
     def detach(self, client: Client) -> None:
         with self.lock:
             if client in self.clients:
                 self.clients.remove(client)
+                log(f"{self.name}: client detached ({len(self.clients)} left)")
 
     def _run(self) -> None:
         due = time.monotonic()
@@ -183,6 +192,7 @@ class Camera:
                 if clock is None or not unit.keyframe:
                     continue  # pipeline not PLAYING yet, or wait for the next keyframe
                 client.started = True
+                log(f"{self.name}: client starts at a keyframe")
                 client.pts0 = max(0, clock.get_time() - appsrc.get_base_time())
                 client.due0 = due
             buf = Gst.Buffer.new_wrapped(unit.data)
@@ -193,6 +203,7 @@ class Camera:
                 buf.set_flags(Gst.BufferFlags.DELTA_UNIT)
             ret = appsrc.push_buffer(buf)
             if ret != Gst.FlowReturn.OK:
+                log(f"{self.name}: push returned {ret.value_nick}")
                 self.detach(client)
 
 
@@ -202,7 +213,9 @@ class CameraFactory(GstRtspServer.RTSPMediaFactory):
         self.camera = camera
         caps = camera.clip.caps.replace('"', '\\"')
         self.set_launch(
+            # A client that never reads (SETUP without PLAY) cannot pile up more than 10 s.
             "( appsrc name=src is-live=true format=time max-bytes=0 "
+            "max-time=10000000000 leaky-type=downstream "
             f'caps="{caps}" ! '
             "rtph264pay name=pay0 pt=96 config-interval=0 )"
         )
@@ -234,6 +247,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         metavar="MIN-MAX",
         help="server-side RTP/RTCP ports for UDP clients, bound on 127.0.0.1 (default %(default)s)",
     )
+    parser.add_argument("--verbose", action="store_true", help="log clients on stderr")
     parser.add_argument(
         "--watch-stdin", action="store_true", help="exit when stdin reaches EOF (parent died)"
     )
@@ -255,7 +269,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def main(argv: list[str]) -> int:
+    global VERBOSE
     args = parse_args(argv)
+    VERBOSE = args.verbose
     Gst.init(None)
 
     cameras: list[Camera] = []
@@ -284,7 +300,6 @@ def main(argv: list[str]) -> int:
         cameras.append(camera)
 
     loop = GLib.MainLoop()
-    exit_code = 0
 
     def quit_loop(*_args: object) -> bool:
         loop.quit()
@@ -318,7 +333,7 @@ def main(argv: list[str]) -> int:
             camera.stop()
         server.client_filter(lambda *_a: GstRtspServer.RTSPFilterResult.REMOVE)
         GLib.source_remove(source_id)
-    return exit_code
+    return 0
 
 
 if __name__ == "__main__":

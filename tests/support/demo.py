@@ -1,0 +1,54 @@
+"""Start `hallwatch demo` as a real process for end-to-end tests."""
+
+from __future__ import annotations
+
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+BANNER_TIMEOUT_S = 60
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def demo(data_dir: Path, log: Path) -> Iterator[tuple[str, str]]:
+    """Start `hallwatch demo`; yields (base URL, admin password) once the console answers."""
+    port = _free_port()
+    with log.open("w") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "hallwatch.cli", "demo", "--port", str(port),
+             "--data-dir", str(data_dir)],
+            stdout=sink, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + BANNER_TIMEOUT_S
+        password = None
+        while time.monotonic() < deadline:
+            assert process.poll() is None, log.read_text()
+            match = re.search(r"login: admin / (\S+)", log.read_text())
+            if match:
+                password = match.group(1)
+                try:
+                    if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+            time.sleep(0.2)
+        assert password is not None, log.read_text()
+        yield base, password
+    finally:
+        process.terminate()
+        process.wait(20)

@@ -222,7 +222,7 @@ class NanoDetDetector:
         return levels
 
     def detect(self, image_bgr: npt.NDArray[np.uint8]) -> Detections:
-        """The people in an H×W×3 uint8 BGR image, boxes in that image's pixels."""
+        """The people in an H×W×3 uint8 BGR image, best score first, boxes in its pixels."""
         if image_bgr.ndim != 3 or image_bgr.shape[2] != 3 or image_bgr.dtype != np.uint8:
             raise ValueError(
                 f"expected an H×W×3 uint8 BGR image, got {image_bgr.dtype} {image_bgr.shape}"

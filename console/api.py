@@ -115,7 +115,7 @@ def events(
 ) -> dict[str, Any]:
     if since is not None and until is not None and until < since:
         raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_ENTITY,
+            422,
             [{"loc": ["query", "to"], "msg": "'to' must not be before 'from'", "type": "value"}],
         )
     query = EventQuery(window, camera, type, since, until, limit, offset)

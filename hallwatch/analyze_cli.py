@@ -11,7 +11,7 @@ from analyzers.camera import CameraAnalyzer, WindowAnalyzer
 from analyzers.vacancy import VacancyRule
 from analyzers.zones import Zone, parse_polygon
 from hallwatch.analyze import AnalyzeRun, ScheduleClock, file_start_time
-from hallwatch.config import Schedule, Site, Window, load_site
+from hallwatch.config import Schedule, Site, check_polygon, load_site
 from hallwatch.runtime import window_analyzer
 
 ADHOC_WINDOW = "W01"
@@ -23,17 +23,9 @@ class UsageError(Exception):
 
 def _polygon(text: str, flag: str) -> Zone:
     try:
-        points = parse_polygon(text)
+        return Zone.of(check_polygon(parse_polygon(text)))
     except ValueError as error:
         raise UsageError(f"{flag}: {error}") from error
-    try:
-        Window.model_validate(
-            {"id": "W", "name": "W", "department": "-", "camera": "-", "staff_zone": points}
-        )
-    except ValueError as error:
-        reason = str(error).splitlines()[-1].strip()
-        raise UsageError(f"{flag}: {reason}") from error
-    return Zone.of(points)
 
 
 def _rule(args: argparse.Namespace, base: VacancyRule) -> VacancyRule:

@@ -46,7 +46,7 @@ Ident = Annotated[
 ]
 
 
-def _check_polygon(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+def check_polygon(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
     if len(points) < 3:
         raise ValueError(f"a polygon needs at least 3 points, got {len(points)}")
     for index, (x, y) in enumerate(points):
@@ -117,14 +117,14 @@ class Window(Model):
         default=1, ge=1, le=10, description="Staff expected in the staff zone during service"
     )
 
-    _staff_polygon = field_validator("staff_zone")(_check_polygon)
+    _staff_polygon = field_validator("staff_zone")(check_polygon)
 
     @field_validator("queue_zone")
     @classmethod
     def _queue_polygon(
         cls, value: list[tuple[float, float]] | None
     ) -> list[tuple[float, float]] | None:
-        return None if value is None else _check_polygon(value)
+        return None if value is None else check_polygon(value)
 
 
 TIME_PATTERN = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")

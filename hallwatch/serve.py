@@ -23,7 +23,6 @@ def serve(
     reset_admin: bool = False,
 ) -> int:
     from analyzers.detector import NanoDetDetector
-
     from console.app import ConsoleSettings, create_app
     from console.auth import Role, ensure_user
     from hallwatch.runtime import Runtime

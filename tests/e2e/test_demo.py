@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.support.demo import demo
-
-
-def wait_for(check: object, timeout: float, what: str) -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()  # type: ignore[operator]
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
+from tests.support.wait import wait_until
 
 
 @pytest.mark.slow
@@ -32,18 +22,17 @@ def test_demo_produces_vacancy_events_and_keeps_them(tmp_path: Path) -> None:
         assert http.post("/api/login", json={"username": "admin", "password": password}).is_success
         cameras = http.get("/api/cameras").json()
         assert [c["id"] for c in cameras] == ["cam01", "cam02"]
-        wait_for(lambda: all(c["status"]["online"] for c in http.get("/api/cameras").json()),
+        wait_until(lambda: all(c["status"]["online"] for c in http.get("/api/cameras").json()),
                      30, "both cameras online")  # fmt: skip
         snapshot = http.get("/api/cameras/cam01/snapshot.jpg")
         assert snapshot.status_code == 200 and snapshot.content[:2] == b"\xff\xd8"
         # the clip starts with an empty room for 6 s: an absence of 3 s opens an event,
         # the first visitor closes it
-        closed = wait_for(
+        closed = wait_until(
                 lambda: [e for e in http.get("/api/events").json()["items"]
                          if e["type"] == "counter_vacant" and e["end"] is not None],
                 60, "a closed counter_vacant event",
             )  # fmt: skip
-        assert isinstance(closed, list)
         event = closed[-1]
         assert event["window"] in {"W01", "W02"}
         assert 3.0 <= event["end"] - event["start"] <= 15.0

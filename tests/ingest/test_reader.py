@@ -12,17 +12,9 @@ from ingest.backoff import BackoffPolicy
 from ingest.reader import CameraReader, Frame
 from ingest.source import parse_source
 from tests.support.clips import make_clip, read_frame_counter
+from tests.support.wait import wait_until
 
 FAST_RETRY = BackoffPolicy(initial_s=0.1, max_s=0.4, jitter=0.0, healthy_reset_s=60)
-
-
-def wait_until(condition: object, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():  # type: ignore[operator]
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 def test_file_plays_in_real_time_at_one_frame_per_second_and_loops(tmp_path: Path) -> None:

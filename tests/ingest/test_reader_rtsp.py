@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -13,6 +12,7 @@ from ingest.reader import CameraReader, Frame
 from ingest.source import OpenOptions, parse_source
 from tests.support.clips import make_clip
 from tests.support.rtsp import RtspServer, require_rtsp_server
+from tests.support.wait import wait_until
 
 FAST_RETRY = BackoffPolicy(initial_s=0.2, max_s=1.0, jitter=0.2, healthy_reset_s=60)
 
@@ -24,15 +24,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RtspServer]:
                      size=(640, 360))  # fmt: skip
     with RtspServer({"/cam1": clip}) as running:
         yield running
-
-
-def wait_until(condition: object, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():  # type: ignore[operator]
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out: {what}")
 
 
 @pytest.mark.parametrize("transport", ["tcp", "udp"])

@@ -132,7 +132,8 @@ class Store:
             self._conn.close()
 
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction (BEGIN IMMEDIATE … COMMIT) under the store's lock."""
         with self._lock:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
@@ -142,7 +143,8 @@ class Store:
                 raise
             self._conn.execute("COMMIT")
 
-    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        """Rows of a read-only statement."""
         with self._lock:
             return list(self._conn.execute(sql, params).fetchall())
 
@@ -154,7 +156,7 @@ class Store:
 
     def add_event(self, event: Event) -> Event:
         """Insert `event` durably; returns it with its id and seq."""
-        with self._tx() as conn:
+        with self.transaction() as conn:
             seq = self._next_seq(conn)
             cursor = conn.execute(
                 'INSERT INTO events (seq, type, camera, window, start, "end", detected_at, details)'
@@ -174,7 +176,7 @@ class Store:
         return dataclasses.replace(event, id=event_id, seq=seq)
 
     def end_event(self, event_id: int, end: float, details: dict[str, Any] | None = None) -> Event:
-        with self._tx() as conn:
+        with self.transaction() as conn:
             row = conn.execute("SELECT details FROM events WHERE id = ?", (event_id,)).fetchone()
             if row is None:
                 raise KeyError(event_id)
@@ -187,13 +189,13 @@ class Store:
 
     def end_open_events(self, at: float, reason: str) -> int:
         """Close events left open by a previous run (crash or stop); returns how many."""
-        open_ids = [row["id"] for row in self._query('SELECT id FROM events WHERE "end" IS NULL')]
+        open_ids = [row["id"] for row in self.query('SELECT id FROM events WHERE "end" IS NULL')]
         for event_id in open_ids:
             self.end_event(event_id, at, {"closed_by": reason})
         return len(open_ids)
 
     def get_event(self, event_id: int) -> Event:
-        rows = self._query("SELECT * FROM events WHERE id = ?", (event_id,))
+        rows = self.query("SELECT * FROM events WHERE id = ?", (event_id,))
         if not rows:
             raise KeyError(event_id)
         return _event_from_row(rows[0])
@@ -202,24 +204,24 @@ class Store:
         """Events matching `query`, newest start first, and the total count."""
         clauses, params = _event_filters(query)
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        total = int(self._query(f"SELECT COUNT(*) FROM events {where}", params)[0][0])
-        rows = self._query(
+        total = int(self.query(f"SELECT COUNT(*) FROM events {where}", params)[0][0])
+        rows = self.query(
             f"SELECT * FROM events {where} ORDER BY start DESC, id DESC LIMIT ? OFFSET ?",
             [*params, query.limit, query.offset],
         )
         return [_event_from_row(row) for row in rows], total
 
     def events_after(self, seq: int, limit: int = 200) -> list[Event]:
-        rows = self._query("SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?", (seq, limit))
+        rows = self.query("SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?", (seq, limit))
         return [_event_from_row(row) for row in rows]
 
     def max_seq(self) -> int:
-        return int(self._query("SELECT COALESCE(MAX(seq), 0) FROM events")[0][0])
+        return int(self.query("SELECT COALESCE(MAX(seq), 0) FROM events")[0][0])
 
     # --- users and sessions -----------------------------------------------------------------
 
     def add_user(self, username: str, password_hash: str, role: str) -> User:
-        with self._tx() as conn:
+        with self.transaction() as conn:
             cursor = conn.execute(
                 "INSERT INTO users (username, password_hash, role, created_at) VALUES (?, ?, ?, ?)",
                 (username, password_hash, role, time.time()),
@@ -227,17 +229,17 @@ class Store:
         return User(int(cursor.lastrowid or 0), username, password_hash, role)
 
     def set_password(self, username: str, password_hash: str) -> None:
-        with self._tx() as conn:
+        with self.transaction() as conn:
             conn.execute(
                 "UPDATE users SET password_hash = ? WHERE username = ?", (password_hash, username)
             )
 
     def user(self, username: str) -> User | None:
-        rows = self._query("SELECT * FROM users WHERE username = ?", (username,))
+        rows = self.query("SELECT * FROM users WHERE username = ?", (username,))
         return _user_from_row(rows[0]) if rows else None
 
     def add_session(self, token_hash: str, user_id: int, expires_at: float) -> None:
-        with self._tx() as conn:
+        with self.transaction() as conn:
             conn.execute("DELETE FROM sessions WHERE expires_at < ?", (time.time(),))
             conn.execute(
                 "INSERT INTO sessions (token_hash, user_id, created_at, expires_at)"
@@ -246,7 +248,7 @@ class Store:
             )
 
     def session_user(self, token_hash: str, now: float) -> User | None:
-        rows = self._query(
+        rows = self.query(
             "SELECT users.* FROM sessions JOIN users ON users.id = sessions.user_id"
             " WHERE sessions.token_hash = ? AND sessions.expires_at > ?",
             (token_hash, now),
@@ -254,7 +256,7 @@ class Store:
         return _user_from_row(rows[0]) if rows else None
 
     def delete_session(self, token_hash: str) -> None:
-        with self._tx() as conn:
+        with self.transaction() as conn:
             conn.execute("DELETE FROM sessions WHERE token_hash = ?", (token_hash,))
 
     # --- audit log --------------------------------------------------------------------------
@@ -262,14 +264,14 @@ class Store:
     def audit(
         self, username: str | None, action: str, target: str | None = None, **details: Any
     ) -> None:
-        with self._tx() as conn:
+        with self.transaction() as conn:
             conn.execute(
                 "INSERT INTO audit (at, username, action, target, details) VALUES (?, ?, ?, ?, ?)",
                 (time.time(), username, action, target, json.dumps(details, ensure_ascii=False)),
             )
 
     def audit_entries(self, limit: int = 100) -> list[dict[str, Any]]:
-        rows = self._query("SELECT * FROM audit ORDER BY id DESC LIMIT ?", (limit,))
+        rows = self.query("SELECT * FROM audit ORDER BY id DESC LIMIT ?", (limit,))
         return [{**dict(row), "details": json.loads(row["details"])} for row in rows]
 
 

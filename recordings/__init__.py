@@ -1,0 +1,1 @@
+"""Recordings: continuous stream-copy segments, their index, retention, clips and export."""

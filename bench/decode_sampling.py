@@ -19,7 +19,7 @@ from pathlib import Path
 import av
 import cv2
 
-from ingest.reader import packet_time
+from ingest.clock import packet_time
 from ingest.sampler import FrameSampler
 
 REPO = Path(__file__).resolve().parents[1]

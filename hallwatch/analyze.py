@@ -23,7 +23,7 @@ from analyzers.vacancy import VacancyClosed
 from hallwatch.calendar import in_service
 from hallwatch.config import Schedule
 from hallwatch.events import EventType
-from ingest.reader import MediaClock, packet_time
+from ingest.clock import MediaClock, packet_time
 from ingest.sampler import FrameSampler, Sample
 
 

@@ -19,9 +19,9 @@ from hallwatch.config import Site, Window
 from hallwatch.events import Event, EventType
 from hallwatch.live import LiveView
 from hallwatch.mailbox import LatestMailbox
+from hallwatch.pipeline import CameraPipeline
 from hallwatch.store import Store
-from ingest.reader import CameraReader, Frame
-from ingest.source import parse_source
+from ingest.tap import Frame
 
 log = logging.getLogger(__name__)
 
@@ -57,13 +57,8 @@ class Runtime:
             camera.id: CameraAnalyzer(camera.id, window_analyzers(site, camera.id), detector)
             for camera in site.cameras
         }
-        self.readers = {
-            camera.id: CameraReader(
-                camera.id,
-                parse_source(camera.sub_url or camera.url, config_path.parent),
-                self._sink(camera.id),
-                sample_fps=camera.analysis_fps,
-            )
+        self.pipelines = {
+            camera.id: CameraPipeline(camera, config_path.parent, self._sink(camera.id))
             for camera in site.cameras
         }
         self._live: dict[str, LiveView] = {}
@@ -84,14 +79,14 @@ class Runtime:
         if closed:
             log.info("closed %d event(s) left open by the previous run", closed)
         self._worker.start()
-        for reader in self.readers.values():
-            reader.start()
+        for pipeline in self.pipelines.values():
+            pipeline.start()
 
     def stop(self) -> None:
         self._stop.set()
         self.mailbox.close()
-        for reader in self.readers.values():
-            reader.stop()
+        for pipeline in self.pipelines.values():
+            pipeline.stop()
         self._worker.join(10)
 
     # --- views for the console --------------------------------------------------------------
@@ -101,8 +96,8 @@ class Runtime:
             return self._live.get(camera_id)
 
     def camera_status(self, camera_id: str) -> dict[str, Any]:
-        status = self.readers[camera_id].status().to_json()
-        status["dropped_frames"] = self.mailbox.dropped.get(camera_id, 0)
+        status = self.pipelines[camera_id].status()
+        status["analysis"]["dropped_frames"] = self.mailbox.dropped.get(camera_id, 0)
         return status
 
     # --- the worker -------------------------------------------------------------------------

@@ -81,12 +81,14 @@ class PacketQueue:
         self.keyframes_only = keyframes_only
         self.dropped = 0
         self.delivered = 0
+        self.filtered = 0  # non-key packets not queued because only keyframes were wanted
         self._items: deque[Item] = deque()
         self._cond = threading.Condition()
         self._closed = False
 
     def offer(self, item: Item) -> None:
         if self.keyframes_only and isinstance(item, PacketItem) and not item.keyframe:
+            self.filtered += 1
             return
         with self._cond:
             if self._closed:

@@ -1,9 +1,10 @@
-"""Per-camera reader: one connection, keyframe sampling, reconnect with backoff, status.
+"""Per-camera reader: ONE connection per camera, demux only, packets fanned out to consumers.
 
-A reader thread demuxes its camera's video, hands due samples to a sink (which must not block:
-see `hallwatch.mailbox`), reconnects with capped exponential backoff and jitter when the camera
-cannot be opened or drops, and plays files at real-time pace in a loop so that a file behaves
-like a live camera.
+A reader thread demuxes its camera's video and offers every packet to the camera's FanOut
+(recorder, analysis tap, live view, relay), each through its own bounded queue, so no consumer
+can stall it. It reconnects with capped exponential backoff and jitter when the camera cannot
+be opened, drops, or stalls (no packet for `stall_timeout_s`), reports outages as gaps, and
+plays files at real-time pace in a loop so that a file behaves like a live camera.
 """
 
 from __future__ import annotations
@@ -13,24 +14,21 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import av
 
 from ingest.backoff import BackoffPolicy, backoff_delay, failures_after
-from ingest.sampler import FrameSampler, Image
+from ingest.clock import MediaClock, packet_time
+from ingest.meter import RateMeter, RecentCount
+from ingest.packets import FanOut, PacketItem, SessionEnded, StreamInfo, detached_template
 from ingest.source import OpenOptions, Source, SourceKind, open_container, redact_text
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True, slots=True)
-class Frame:
-    camera: str
-    wall_time: float  # UNIX time the sample was taken
-    media_time: float  # seconds on the camera's continuous media clock
-    image: Image  # BGR
+# (camera, start, end): end is None when the outage begins, set when the camera is back
+OutageCallback = Callable[[str, float, float | None], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,104 +36,76 @@ class CameraStatus:
     camera: str
     source: str  # redacted
     online: bool
-    last_frame_at: float | None
+    last_packet_at: float | None
     reconnects: int
+    reconnects_last_hour: int
     last_error: str | None
     online_since: float | None
     offline_since: float | None
-    decode_plan: str
-    frames_sampled: int
-    frames_decoded: int
-    width: int | None = None
-    height: int | None = None
+    codec: str | None
+    width: int | None
+    height: int | None
+    bitrate_bps: float
+    fps: float
+    session: int
 
     def to_json(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__slots__}
 
 
-@dataclass(slots=True)
-class _Counters:
-    online: bool = False
-    last_frame_at: float | None = None
-    reconnects: int = 0
-    last_error: str | None = None
-    online_since: float | None = None
-    offline_since: float | None = field(default_factory=time.time)
-    decode_plan: str = "keyframes"
-    frames_sampled: int = 0
-    frames_decoded: int = 0
-    width: int | None = None
-    height: int | None = None
+class StallError(Exception):
+    """No video packet arrived for longer than the stall timeout."""
 
 
 class _Stopped(Exception):
     pass
 
 
-class MediaClock:
-    """Continuous media time across reconnects, file loops and broken timestamps."""
-
-    def __init__(self, frame_step: float = 0.04) -> None:
-        self.frame_step = frame_step
-        self.offset = 0.0
-        self.last = -frame_step  # so that a first packet without timestamp is at 0.0
-        self._first: float | None = None
-
-    def restart(self) -> None:
-        """A new session (reconnect or loop) starts; its first packet continues the clock."""
-        self._first = None
-
-    def time_of(self, packet_t: float | None) -> float:
-        if packet_t is None:
-            self.last += self.frame_step
-            return self.last
-        if self._first is None:
-            self._first = packet_t
-            self.offset = self.last + self.frame_step - packet_t
-        t = packet_t + self.offset
-        if t < self.last - 5.0:  # timestamps jumped back (camera reset): keep time moving
-            self.offset += self.last + self.frame_step - t
-            t = self.last + self.frame_step
-        if t > self.last:
-            self.last = t
-        return t
-
-
-def packet_time(packet: Any) -> float | None:
-    ts = packet.pts if packet.pts is not None else packet.dts
-    return None if ts is None else float(ts * packet.time_base)
+@dataclass(slots=True)
+class _State:
+    online: bool = False
+    last_packet_at: float | None = None
+    reconnects: int = 0
+    last_error: str | None = None
+    online_since: float | None = None
+    offline_since: float | None = None
+    codec: str | None = None
+    width: int | None = None
+    height: int | None = None
+    session: int = 0
 
 
 class CameraReader:
-    """Runs in its own thread; `sink` gets each sampled Frame and must return quickly."""
+    """Runs in its own thread; consumers subscribe to `fanout`."""
 
     def __init__(
         self,
         camera_id: str,
         source: Source,
-        sink: Callable[[Frame], None],
+        fanout: FanOut | None = None,
         *,
-        sample_fps: float = 1.0,
         options: OpenOptions | None = None,
         backoff: BackoffPolicy | None = None,
-        max_width: int = 1280,
+        stall_timeout_s: float = 10.0,
         loop_files: bool = True,
+        on_outage: OutageCallback | None = None,
     ) -> None:
         self.camera_id = camera_id
         self.source = source
-        self.sink = sink
-        self.sample_fps = sample_fps
-        self.options = options or OpenOptions()
+        self.fanout = fanout or FanOut()
+        self.options = options or OpenOptions(read_timeout_s=stall_timeout_s / 2)
         self.backoff = backoff or BackoffPolicy()
-        self.max_width = max_width
+        self.stall_timeout_s = stall_timeout_s
         self.loop_files = loop_files
+        self.on_outage = on_outage
         self._stop = threading.Event()
         self._lock = threading.Lock()
-        self._counters = _Counters()
+        self._state = _State(offline_since=time.time())
         self._clock = MediaClock()
+        self._rates = RateMeter()  # over media time, like the camera's own fps and bitrate
+        self._recent_reconnects = RecentCount()
         self._thread: threading.Thread | None = None
         self._random = random.Random()
-        self._session_decoded = 0  # frames the current session's decoder has produced
 
     # --- control ----------------------------------------------------------------------------
 
@@ -151,105 +121,131 @@ class CameraReader:
             self._thread.join(timeout)
 
     def status(self) -> CameraStatus:
+        now = time.time()
         with self._lock:
-            c = self._counters
+            s = self._state
+            bitrate, fps = self._rates.rates(self._clock.last) if s.online else (0.0, 0.0)
             return CameraStatus(
-                self.camera_id, self.source.display, c.online, c.last_frame_at, c.reconnects,
-                c.last_error, c.online_since, c.offline_since, c.decode_plan, c.frames_sampled,
-                c.frames_decoded, c.width, c.height,
+                self.camera_id, self.source.display, s.online, s.last_packet_at, s.reconnects,
+                self._recent_reconnects.count(now), s.last_error, s.online_since,
+                s.offline_since, s.codec, s.width, s.height, round(bitrate), round(fps, 2),
+                s.session,
             )  # fmt: skip
 
     # --- the loop ---------------------------------------------------------------------------
 
     def _run(self) -> None:
         failures = 0
+        if self.on_outage is not None:
+            self.on_outage(self.camera_id, time.time(), None)  # offline until the first packet
         while not self._stop.is_set():
             started = time.monotonic()
             try:
                 self._session()
                 if self.source.kind is SourceKind.FILE and self.loop_files:
-                    continue  # end of file: play it again at once
+                    continue  # end of file: play it again at once, not an outage
                 self._went_offline("stream ended")
             except _Stopped:
                 break
-            except (av.error.FFmpegError, OSError, ValueError, RuntimeError) as error:
-                self._went_offline(
-                    redact_text(f"{type(error).__name__}: {error}", self.source.location)
-                )
-            if self._stop.is_set():
-                break
+            except (av.error.FFmpegError, OSError, ValueError, RuntimeError, StallError) as error:
+                reason = f"{type(error).__name__}: {error}"
+                self._went_offline(redact_text(reason, self.source.location))
             failures = failures_after(self.backoff, failures, time.monotonic() - started)
             delay = backoff_delay(self.backoff, failures - 1, self._random.random())
-            log.info("camera %s: retry in %.1f s (failure %d)", self.camera_id, delay, failures)
+            log.debug("camera %s: retry in %.1f s (failure %d)", self.camera_id, delay, failures)
             if self._stop.wait(delay):
                 break
             with self._lock:
-                self._counters.reconnects += 1
-        with self._lock:
-            if self._counters.online:
-                self._counters.offline_since = time.time()
-            self._counters.online = False
+                self._state.reconnects += 1
+            self._recent_reconnects.add(time.time())
+        self._went_offline("stopped", stopping=True)
 
-    def _went_offline(self, reason: str) -> None:
+    def _went_offline(self, reason: str, stopping: bool = False) -> None:
+        now = time.time()
         with self._lock:
-            c = self._counters
-            changed = c.online or c.last_error != reason
-            if c.online:
-                c.offline_since = time.time()
-            c.online = False
-            c.online_since = None
-            c.last_error = reason
+            s = self._state
+            was_online = s.online
+            changed = was_online or s.last_error != reason
+            if was_online:
+                s.offline_since = s.last_packet_at or now
+            s.online = False
+            s.online_since = None
+            if not stopping:
+                s.last_error = reason
+            since = s.offline_since
+        if stopping:
+            return
         # one warning per change of state or reason, not one per retry
         level = logging.WARNING if changed else logging.DEBUG
         log.log(level, "camera %s (%s) offline: %s", self.camera_id, self.source.display, reason)
+        if was_online and self.on_outage is not None and since is not None:
+            self.on_outage(self.camera_id, since, None)
 
-    def _went_online(self, width: int, height: int) -> None:
+    def _went_online(self, info: StreamInfo, now: float) -> None:
         with self._lock:
-            c = self._counters
-            if not c.online:
+            s = self._state
+            gap_start = None if s.online else s.offline_since
+            if not s.online:
                 log.info("camera %s (%s) online", self.camera_id, self.source.display)
-                c.online_since = time.time()
-            c.online = True
-            c.offline_since = None
-            c.last_error = None
-            c.width, c.height = width, height
+                s.online_since = now
+            s.online = True
+            s.offline_since = None
+            s.last_error = None
+        if gap_start is not None and self.on_outage is not None:
+            self.on_outage(self.camera_id, gap_start, now)
+
+    def _open_session(self, container: Any) -> tuple[Any, StreamInfo]:
+        stream = container.streams.video[0]
+        with self._lock:
+            self._state.session += 1
+            session = self._state.session
+            ctx = stream.codec_context
+            self._state.codec, self._state.width, self._state.height = (
+                ctx.name,
+                ctx.width,
+                ctx.height,
+            )
+        info = StreamInfo(
+            camera=self.camera_id, session=session, codec=ctx.name, width=ctx.width,
+            height=ctx.height, time_base=stream.time_base, template=detached_template(stream),
+            extradata=bytes(ctx.extradata or b""), started_at=time.time(),
+        )  # fmt: skip
+        return stream, info
 
     def _session(self) -> None:
         container = open_container(self.source, self.options)
+        info: StreamInfo | None = None
         try:
-            stream = container.streams.video[0]
-            stream.thread_type = "SLICE"
-            sampler = FrameSampler(stream.codec_context, self.sample_fps, max_width=self.max_width)
+            stream, info = self._open_session(container)
             self._clock.restart()
-            self._session_decoded = 0
             pacer = _Pacer(self._stop) if self.source.kind is SourceKind.FILE else None
+            last_packet = time.monotonic()
             for packet in container.demux(stream):
                 if self._stop.is_set():
                     raise _Stopped
+                now_mono = time.monotonic()
                 if packet.size == 0:
+                    if now_mono - last_packet > self.stall_timeout_s:
+                        raise StallError(f"no video packet for {self.stall_timeout_s:.0f} s")
                     continue
+                last_packet = now_mono
                 t = self._clock.time_of(packet_time(packet))
                 if pacer is not None:
                     pacer.wait_until(t)
-                self._handle(sampler, packet, t, stream)
+                self._publish(info, packet, t)
         finally:
             container.close()
+            if info is not None:
+                self.fanout.publish(SessionEnded(info, time.time(), "session closed"))
 
-    def _handle(self, sampler: FrameSampler, packet: Any, t: float, stream: Any) -> None:
-        samples = sampler.push(packet, t)
-        if not samples:
-            return
-        self._went_online(stream.codec_context.width, stream.codec_context.height)
+    def _publish(self, info: StreamInfo, packet: Any, t: float) -> None:
         now = time.time()
+        if not self._state.online:
+            self._went_online(info, now)
         with self._lock:
-            c = self._counters
-            c.last_frame_at = now
-            c.frames_sampled += len(samples)
-            c.frames_decoded += sampler.decoded - self._session_decoded
-            c.decode_plan = sampler.plan.value
-        self._session_decoded = sampler.decoded
-        for sample in samples:
-            self.sink(Frame(self.camera_id, now, sample.t, sample.image))
+            self._state.last_packet_at = now
+            self._rates.add(t, packet.size)  # on media time: bursts after a connect don't count
+        self.fanout.publish(PacketItem(info, packet, t, now, bool(packet.is_keyframe)))
 
 
 class _Pacer:

@@ -16,6 +16,9 @@ import numpy.typing as npt
 Image = npt.NDArray[np.uint8]
 
 
+DENSE_GOPS_TO_SWITCH_BACK = 3
+
+
 class DecodePlan(StrEnum):
     KEYFRAMES = "keyframes"
     ALL = "all"
@@ -65,6 +68,7 @@ class FrameSampler:
         self._next_due: float | None = None
         self._last_keyframe_t: float | None = None
         self._started = False  # decoding only starts at a keyframe
+        self._dense_gops = 0
         self.codec.skip_frame = "NONKEY"
 
     def _due(self, t: float) -> bool:
@@ -78,10 +82,28 @@ class FrameSampler:
     def _observe_keyframe(self, t: float) -> None:
         if self._last_keyframe_t is not None and t > self._last_keyframe_t:
             plan = choose_plan(t - self._last_keyframe_t, self.interval, self.keyframe_slack)
-            if plan is not self.plan:
-                self.plan = plan
-                self.codec.skip_frame = "NONKEY" if plan is DecodePlan.KEYFRAMES else "DEFAULT"
+            # back to keyframes only after several dense GOPs (a file loop or a reconnect
+            # makes one short interval; it must not flip the plan)
+            self._dense_gops = self._dense_gops + 1 if plan is DecodePlan.KEYFRAMES else 0
+            if plan is DecodePlan.ALL or self._dense_gops >= DENSE_GOPS_TO_SWITCH_BACK:
+                self._set_plan(plan)
         self._last_keyframe_t = t
+
+    def _set_plan(self, plan: DecodePlan) -> None:
+        if plan is not self.plan:
+            self.plan = plan
+            self.codec.skip_frame = "NONKEY" if plan is DecodePlan.KEYFRAMES else "DEFAULT"
+
+    def new_decoder(self, codec_context: Any) -> None:
+        """A new session of the same camera: keep the plan and the sampling grid."""
+        self.codec = codec_context
+        self.codec.skip_frame = "NONKEY" if self.plan is DecodePlan.KEYFRAMES else "DEFAULT"
+        self._started = False
+
+    def resync(self) -> None:
+        """Start decoding again at the next keyframe (packets were missed)."""
+        self._started = False
+        self.codec.flush_buffers()
 
     def push(self, packet: Any, t: float) -> list[Sample]:
         if packet.is_keyframe:

@@ -51,7 +51,7 @@ function renderCameras() {
       el("span", { class: `pill ${st.online ? "ok" : "bad"}` }, t(st.online ? "online" : "offline")),
       el("span", { class: "pill muted" }, `${t("reconnects")} ${st.reconnects}`),
       el("span", { class: "pill muted" }, `${t("persons")} ${cam.live ? cam.live.persons : "—"}`),
-      el("span", { class: "pill muted" }, `${t("last_frame")} ${fmtTime(st.last_frame_at)}`),
+      el("span", { class: "pill muted" }, `${t("last_frame")} ${fmtTime(st.last_packet_at)}`),
     );
   });
 }

@@ -37,7 +37,8 @@ def test_demo_produces_vacancy_events_and_keeps_them(tmp_path: Path) -> None:
         assert event["window"] in {"W01", "W02"}
         assert 3.0 <= event["end"] - event["start"] <= 15.0
         status = http.get("/api/cameras/cam01").json()["status"]
-        assert status["decode_plan"] == "keyframes" and status["reconnects"] == 0
+        assert status["analysis"]["decode_plan"] == "keyframes" and status["reconnects"] == 0
+        assert status["codec"] == "h264" and status["fps"] > 5 and status["bitrate_bps"] > 0
         before = http.get("/api/events").json()["total"]
     # restart: every event is still there
     with (

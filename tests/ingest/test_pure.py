@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from ingest.backoff import BackoffPolicy, backoff_delay, failures_after
-from ingest.reader import MediaClock
+from ingest.clock import MediaClock
 from ingest.sampler import DecodePlan, choose_plan, output_size
 from ingest.source import SourceKind, parse_source, redact_text, redact_url
 
@@ -91,8 +91,25 @@ def test_media_clock_continues_across_restarts_and_jumps() -> None:
     clock = MediaClock()
     assert [clock.time_of(t) for t in (10.0, 10.5, 11.0)] == [0.0, 0.5, 1.0]
     clock.restart()  # a file loop or reconnect: timestamps start again from 0
-    assert clock.time_of(0.0) == pytest.approx(1.04)
-    assert clock.time_of(0.5) == pytest.approx(1.54)
-    assert clock.time_of(None) == pytest.approx(1.58)  # missing timestamp: one step on
+    # one learned frame step (0.5 s) after the last packet
+    assert clock.time_of(0.0) == pytest.approx(1.5)
+    assert clock.time_of(0.5) == pytest.approx(2.0)
+    assert clock.time_of(None) == pytest.approx(2.5)  # missing timestamp: one step on
     jumped = clock.time_of(-100.0)  # camera reset its clock
-    assert jumped > 1.58
+    assert jumped == pytest.approx(3.0)
+
+
+def test_rate_meter_and_recent_count() -> None:
+    from ingest.meter import RateMeter, RecentCount
+
+    meter = RateMeter(window_s=5)
+    assert meter.rates(0.0) == (0.0, 0.0)
+    for i in range(30):  # 10 packets/s of 1000 bytes for 3 s
+        meter.add(i / 10, 1000)
+    bits, fps = meter.rates(3.0)
+    assert fps == pytest.approx(10, rel=0.05) and bits == pytest.approx(80_000, rel=0.05)
+    assert meter.rates(100.0) == (0.0, 0.0)  # nothing in the window any more
+    recent = RecentCount(window_s=3600)
+    for t in (0.0, 1000.0, 4000.0):
+        recent.add(t)
+    assert recent.count(4000.0) == 2

@@ -1,0 +1,41 @@
+"""Media time: one continuous clock per camera across reconnects, loops and broken timestamps."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class MediaClock:
+    """Continuous media time across reconnects, file loops and broken timestamps."""
+
+    def __init__(self, frame_step: float = 0.04) -> None:
+        self.frame_step = frame_step
+        self.offset = 0.0
+        self.last = -frame_step  # so that a first packet without timestamp is at 0.0
+        self._first: float | None = None
+
+    def restart(self) -> None:
+        """A new session (reconnect or loop) starts; its first packet continues the clock."""
+        self._first = None
+
+    def time_of(self, packet_t: float | None) -> float:
+        if packet_t is None:
+            self.last += self.frame_step
+            return self.last
+        if self._first is None:
+            self._first = packet_t
+            self.offset = self.last + self.frame_step - packet_t
+        t = packet_t + self.offset
+        if 0.0 < t - self.last < 1.0:
+            self.frame_step = t - self.last  # learn the frame interval from the stream
+        if t < self.last - 5.0:  # timestamps jumped back (camera reset): keep time moving
+            self.offset += self.last + self.frame_step - t
+            t = self.last + self.frame_step
+        if t > self.last:
+            self.last = t
+        return t
+
+
+def packet_time(packet: Any) -> float | None:
+    ts = packet.pts if packet.pts is not None else packet.dts
+    return None if ts is None else float(ts * packet.time_base)

@@ -8,7 +8,7 @@ from typing import Protocol
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from console import api, pages
+from console import api, metrics, pages
 from console.assets import static_dir
 from hallwatch.config import Site
 from hallwatch.live import LiveView
@@ -27,6 +27,7 @@ class LiveSource(Protocol):
 class ConsoleSettings:
     secure_cookies: bool = False  # set behind HTTPS
     calendar_notices: list[str] = field(default_factory=list)
+    metrics_token: str | None = None  # lets a Prometheus scraper read /metrics
 
 
 def create_app(
@@ -39,5 +40,6 @@ def create_app(
     app.state.settings = settings or ConsoleSettings()
     app.include_router(pages.router)  # public: the page shells and login
     app.include_router(api.router)  # every route needs a logged-in user
+    app.include_router(metrics.router)  # a logged-in user or the metrics bearer token
     app.mount("/static", StaticFiles(directory=static_dir()), name="static")
     return app

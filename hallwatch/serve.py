@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -42,7 +43,10 @@ def serve(
     import datetime as dt
 
     years = [dt.date.today().year, dt.date.today().year + 1]
-    settings = ConsoleSettings(calendar_notices=calendar_notices(site, years))
+    settings = ConsoleSettings(
+        calendar_notices=calendar_notices(site, years),
+        metrics_token=os.environ.get("HALLWATCH_METRICS_TOKEN") or None,
+    )
     for notice in settings.calendar_notices:
         log.warning("%s", notice)
     app = create_app(site, store, runtime, settings)

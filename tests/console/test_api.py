@@ -211,3 +211,30 @@ def _first_event(lines: Iterator[str]) -> dict[str, object]:
             data: dict[str, object] = json.loads(line[len("data: ") :])
             return data
     raise AssertionError("stream ended without an event")
+
+
+def test_metrics_need_login_or_token(store: Store, live: FixedLive) -> None:
+    app = create_app(SITE, store, live, ConsoleSettings(metrics_token="scrape-me"))
+    client = TestClient(app)
+    assert client.get("/metrics").status_code == 401
+    assert client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    scraped = client.get("/metrics", headers={"Authorization": "Bearer scrape-me"})
+    assert scraped.status_code == 200
+    assert scraped.headers["content-type"].startswith("text/plain; version=0.0.4")
+    assert 'hallwatch_camera_up{camera="cam01"} 0' in scraped.text
+    assert "# TYPE hallwatch_camera_reconnects_total counter" in scraped.text
+    login(client, store)
+    assert client.get("/metrics").status_code == 200
+
+
+def test_metrics_render_counters_and_escapes_labels() -> None:
+    from console.metrics import render
+
+    text = "\n".join(render({'cam"1': {"online": True, "reconnects": 3, "fps": 25.0,
+                                        "analysis": {"frames_sampled": 7},
+                                        "dropped": {"analysis": 2, "recorder": 0}}}))  # fmt: skip
+    assert 'hallwatch_camera_up{camera="cam\\"1"} 1' in text
+    assert 'hallwatch_camera_reconnects_total{camera="cam\\"1"} 3.0' in text
+    assert 'hallwatch_analysis_frames_sampled_total{camera="cam\\"1"} 7.0' in text
+    assert 'hallwatch_consumer_dropped_total{camera="cam\\"1",consumer="analysis"} 2.0' in text
+    assert 'hallwatch_camera_bitrate_bits_per_second{camera="cam\\"1"} NaN' in text

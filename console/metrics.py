@@ -29,6 +29,7 @@ GAUGES: tuple[tuple[str, str, str], ...] = (
 )
 COUNTERS: tuple[tuple[str, str, str], ...] = (
     ("hallwatch_camera_reconnects_total", "reconnects", "reconnects since start"),
+    ("hallwatch_camera_packets_total", "packets", "video packets received"),
 )
 ANALYSIS_COUNTERS: tuple[tuple[str, str, str], ...] = (
     ("hallwatch_analysis_frames_sampled_total", "frames_sampled", "frames given to analysis"),

@@ -58,7 +58,9 @@ class Runtime:
             for camera in site.cameras
         }
         self.pipelines = {
-            camera.id: CameraPipeline(camera, config_path.parent, self._sink(camera.id))
+            camera.id: CameraPipeline(
+                camera, config_path.parent, self._sink(camera.id), self._outage
+            )
             for camera in site.cameras
         }
         self._live: dict[str, LiveView] = {}
@@ -74,6 +76,13 @@ class Runtime:
 
         return put
 
+    def _outage(self, camera_id: str, start: float, end: float | None) -> None:
+        """Camera outages become gaps in the store, so the console can show them."""
+        if end is None:
+            self.store.open_gap(camera_id, start, "no video")
+        else:
+            self.store.close_gap(camera_id, end)
+
     def start(self) -> None:
         closed = self.store.end_open_events(time.time(), "restart")
         if closed:
@@ -87,6 +96,9 @@ class Runtime:
         self.mailbox.close()
         for pipeline in self.pipelines.values():
             pipeline.stop()
+        now = time.time()
+        for camera_id in self.pipelines:  # nothing is recorded until we run again
+            self.store.open_gap(camera_id, now, "hallwatch stopped")
         self._worker.join(10)
 
     # --- views for the console --------------------------------------------------------------

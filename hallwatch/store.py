@@ -57,6 +57,35 @@ MIGRATIONS: tuple[str, ...] = (
         details TEXT NOT NULL DEFAULT '{}'
     );
     """,
+    # 2: recording segments (paths relative to the recordings root)
+    """
+    CREATE TABLE segments (
+        id INTEGER PRIMARY KEY,
+        camera TEXT NOT NULL,
+        path TEXT NOT NULL UNIQUE,
+        session INTEGER,
+        start REAL NOT NULL,
+        "end" REAL,
+        bytes INTEGER,
+        state TEXT NOT NULL CHECK (state IN ('open', 'closed')),
+        codec TEXT,
+        width INTEGER,
+        height INTEGER
+    );
+    CREATE INDEX segments_camera_start ON segments(camera, start);
+    CREATE INDEX segments_state ON segments(state);
+    """,
+    # 3: camera outages: no video (and so no recording or analysis) from start to end
+    """
+    CREATE TABLE gaps (
+        id INTEGER PRIMARY KEY,
+        camera TEXT NOT NULL,
+        start REAL NOT NULL,
+        "end" REAL,
+        reason TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX gaps_camera_start ON gaps(camera, start);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -217,6 +246,36 @@ class Store:
 
     def max_seq(self) -> int:
         return int(self.query("SELECT COALESCE(MAX(seq), 0) FROM events")[0][0])
+
+    # --- camera outages (gaps) ---------------------------------------------------------------
+
+    def open_gap(self, camera: str, start: float, reason: str) -> None:
+        """Record that `camera` has been without video since `start` (kept if already open)."""
+        with self.transaction() as conn:
+            row = conn.execute(
+                'SELECT id FROM gaps WHERE camera = ? AND "end" IS NULL', (camera,)
+            ).fetchone()
+            if row is None:
+                conn.execute(
+                    "INSERT INTO gaps (camera, start, reason) VALUES (?, ?, ?)",
+                    (camera, start, reason),
+                )
+
+    def close_gap(self, camera: str, end: float) -> None:
+        with self.transaction() as conn:
+            conn.execute(
+                'UPDATE gaps SET "end" = MAX(start, ?) WHERE camera = ? AND "end" IS NULL',
+                (end, camera),
+            )
+
+    def gaps(self, camera: str, since: float, until: float) -> list[tuple[float, float | None]]:
+        """Outages of `camera` overlapping [since, until], oldest first (end None: ongoing)."""
+        rows = self.query(
+            'SELECT start, "end" FROM gaps WHERE camera = ? AND start < ?'
+            ' AND ("end" IS NULL OR "end" > ?) ORDER BY start',
+            (camera, until, since),
+        )
+        return [(row["start"], row["end"]) for row in rows]
 
     # --- users and sessions -----------------------------------------------------------------
 

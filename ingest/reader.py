@@ -48,6 +48,7 @@ class CameraStatus:
     bitrate_bps: float
     fps: float
     session: int
+    packets: int
 
     def to_json(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__slots__}
@@ -73,6 +74,7 @@ class _State:
     width: int | None = None
     height: int | None = None
     session: int = 0
+    packets: int = 0
 
 
 class CameraReader:
@@ -129,7 +131,7 @@ class CameraReader:
                 self.camera_id, self.source.display, s.online, s.last_packet_at, s.reconnects,
                 self._recent_reconnects.count(now), s.last_error, s.online_since,
                 s.offline_since, s.codec, s.width, s.height, round(bitrate), round(fps, 2),
-                s.session,
+                s.session, s.packets,
             )  # fmt: skip
 
     # --- the loop ---------------------------------------------------------------------------
@@ -244,6 +246,7 @@ class CameraReader:
             self._went_online(info, now)
         with self._lock:
             self._state.last_packet_at = now
+            self._state.packets += 1
             self._rates.add(t, packet.size)  # on media time: bursts after a connect don't count
         self.fanout.publish(PacketItem(info, packet, t, now, bool(packet.is_keyframe)))
 

@@ -46,7 +46,7 @@ class FrameTap:
         sink: Callable[[Frame], None],
         *,
         sample_fps: float = 1.0,
-        max_width: int = 1280,
+        max_width: int = 960,
     ) -> None:
         self.camera_id = camera_id
         self.queue = queue

@@ -102,3 +102,16 @@ def test_users_sessions_audit(tmp_path: Path) -> None:
     assert store.session_user("tok", now=1001.0) is None
     store.audit("op", "login", client="127.0.0.1")
     assert store.audit_entries()[0]["action"] == "login"
+
+
+def test_gaps_open_close_and_query(tmp_path: Path) -> None:
+    store = Store(tmp_path / "hw.db")
+    store.open_gap("cam01", 100.0, "no video")
+    store.open_gap("cam01", 150.0, "no video")  # already open: the first start stands
+    assert store.gaps("cam01", 0, 1000) == [(100.0, None)]
+    store.close_gap("cam01", 160.0)
+    store.close_gap("cam01", 170.0)  # nothing open: no change
+    store.open_gap("cam01", 300.0, "hallwatch stopped")
+    assert store.gaps("cam01", 0, 1000) == [(100.0, 160.0), (300.0, None)]
+    assert store.gaps("cam01", 200, 250) == []
+    assert store.gaps("cam02", 0, 1000) == []

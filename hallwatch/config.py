@@ -90,6 +90,13 @@ class Camera(Model):
     analysis_fps: float = Field(
         default=1.0, gt=0, le=10, description="Frames per second sampled for analysis"
     )
+    record: bool = Field(default=True, description="Record this camera's main stream")
+    continuous_days: float | None = Field(
+        default=None, gt=0, description="Override of recording.continuous_days for this camera"
+    )
+    event_days: float | None = Field(
+        default=None, gt=0, description="Override of recording.event_days for this camera"
+    )
 
     @field_validator("url", "sub_url")
     @classmethod
@@ -221,6 +228,31 @@ class Thresholds(Model):
     )
 
 
+class RecordingSettings(Model):
+    enabled: bool = Field(default=True, description="Record every camera's main stream")
+    root: str = Field(
+        default="recordings", description="Storage root, relative to the data directory"
+    )
+    segment_s: float = Field(
+        default=60.0, ge=2, le=3600, description="Segment length in seconds (cut at keyframes)"
+    )
+    continuous_days: float = Field(
+        default=7.0, gt=0, description="Days continuous recordings are kept"
+    )
+    event_days: float = Field(
+        default=30.0, gt=0, description="Days segments overlapping an event are kept"
+    )
+    max_gb: float | None = Field(
+        default=None, gt=0, description="Disk quota for all recordings (GB); null for none"
+    )
+    min_free_gb: float = Field(
+        default=5.0, ge=0, description="Oldest recordings go when less than this is free (GB)"
+    )
+    sweep_interval_s: float = Field(
+        default=60.0, ge=1, le=3600, description="How often retention runs"
+    )
+
+
 class DetectorSettings(Model):
     score_threshold: float = Field(
         default=0.3, gt=0, lt=1, description="Minimum person score of the detector"
@@ -237,6 +269,9 @@ class Site(Model):
     schedule: Schedule = Field(default=Schedule(), description="Service schedule")
     thresholds: Thresholds = Field(default=Thresholds(), description="Rule thresholds")
     detector: DetectorSettings = Field(default=DetectorSettings(), description="Detector")
+    recording: RecordingSettings = Field(
+        default=RecordingSettings(), description="Continuous recording and retention"
+    )
 
     def camera(self, camera_id: str) -> Camera:
         for camera in self.cameras:

@@ -1,0 +1,221 @@
+"""Bench: how many 1080p25 cameras one box ingests in real time, ours against the naive way.
+
+N cameras pull one RTSP stream each from a GStreamer server on 127.0.0.1 (real footage
+scaled to 1920×1080, 25 fps, GOP 1 s, ~4 Mbit/s, H.264 without B-frames).
+
+  ours    one demux per camera, fanned out to a stream-copy segment recorder and to an
+          analysis tap that decodes keyframes only (≈1 frame/s) and converts them to BGR
+  naive   one demux per camera, every frame decoded (as most NVRs do for detection), one
+          frame per second converted to BGR; nothing recorded (so it is flattered)
+
+For each N it runs `--seconds` after a warm-up, measures this process's CPU and the RTSP
+server's CPU separately, and calls a run real-time when every camera received ≥ 95 % of the
+frames it should have and no consumer queue dropped anything. It prints CPU per camera (% of
+one core) and the largest real-time N for both pipelines, and the ratio of cameras per core.
+
+usage: python bench/ingest_scale.py [--cameras 4,8,16,32,40] [--seconds 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import cv2
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from hallwatch.store import Store  # noqa: E402
+from ingest.packets import PacketItem, PacketQueue  # noqa: E402
+from ingest.reader import CameraReader  # noqa: E402
+from ingest.source import parse_source  # noqa: E402
+from ingest.tap import FrameTap, decoder_for  # noqa: E402
+from recordings.index import SegmentIndex  # noqa: E402
+from recordings.segments import SegmentWriter  # noqa: E402
+from tests.support.rtsp import RtspServer  # noqa: E402
+
+FOOTAGE = REPO / "hallwatch" / "demo" / "one-by-one-person-detection.mp4"
+FPS = 25
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def make_camera_clip(path: Path, seconds: int = 30) -> Path:
+    """Real footage scaled to 1080p25, GOP 25, ~4 Mbit/s, no B-frames (cached)."""
+    if path.exists():
+        return path
+    source = av.open(str(FOOTAGE))
+    frames = [
+        f.to_ndarray(format="bgr24")
+        for _, f in zip(range(10 * seconds), source.decode(video=0), strict=False)
+    ]
+    with av.open(str(path), "w", format="mp4") as out:
+        stream = out.add_stream("libx264", rate=FPS)
+        stream.width, stream.height, stream.pix_fmt = 1920, 1080, "yuv420p"
+        stream.time_base = Fraction(1, FPS)
+        stream.bit_rate = 4_000_000
+        stream.options = {"preset": "veryfast", "profile": "main",
+                          "x264-params": "keyint=25:min-keyint=25:scenecut=0:bframes=0:"
+                                         "sliced-threads=0:nal-hrd=cbr:vbv-maxrate=4000:"
+                                         "vbv-bufsize=4000"}  # fmt: skip
+        for index in range(FPS * seconds):
+            image = cv2.resize(frames[index * 10 // FPS], (1920, 1080))
+            frame = av.VideoFrame.from_ndarray(image, format="bgr24").reformat(format="yuv420p")
+            frame.pts = index
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    return path
+
+
+class NaiveDecoder:
+    """Decodes every frame of a camera and converts one per second, in its own thread."""
+
+    def __init__(self, queue: PacketQueue) -> None:
+        import threading
+
+        self.queue = queue
+        self.converted = 0
+        self._decoder: Any = None
+        self._next = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.queue.close()
+        self._thread.join(10)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            item = self.queue.get(0.5)
+            if not isinstance(item, PacketItem):
+                continue
+            if self._decoder is None:
+                if not item.keyframe:
+                    continue
+                self._decoder = decoder_for(item.info)
+            for frame in self._decoder.decode(item.packet):
+                if item.media_time >= self._next:
+                    frame.to_ndarray(format="bgr24")
+                    self.converted += 1
+                    self._next = item.media_time + 1.0
+
+
+@dataclass
+class Run:
+    cameras: int
+    cpu_per_camera: float  # % of one core
+    server_cpu: float  # % of one core, whole server
+    received: float  # worst camera's share of the expected frames
+    dropped: int
+    realtime: bool
+
+
+def proc_cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def run_pipeline(kind: str, url: str, cameras: int, seconds: float, server_pid: int) -> Run:
+    workdir = Path(tempfile.mkdtemp(prefix=f"hw-bench-{kind}-"))
+    store = Store(workdir / "bench.db")
+    index = SegmentIndex(store, workdir / "rec")
+    readers: list[CameraReader] = []
+    consumers: list[Any] = []
+    for n in range(cameras):
+        reader = CameraReader(f"cam{n:03d}", parse_source(url))
+        consumers.extend(_consumers(kind, reader, index, workdir))
+        readers.append(reader)
+    for item in (*consumers, *readers):
+        item.start()
+    time.sleep(6)  # connect and warm up
+    packets_before = [r.status().packets for r in readers]
+    cpu0, server0, wall0 = time.process_time(), proc_cpu_seconds(server_pid), time.monotonic()
+    time.sleep(seconds)
+    cpu1, server1, wall1 = time.process_time(), proc_cpu_seconds(server_pid), time.monotonic()
+    packets_after = [r.status().packets for r in readers]
+    dropped = sum(sum(r.fanout.drops().values()) for r in readers)
+    for item in (*readers, *consumers):
+        item.stop()
+    store.close()
+    elapsed = wall1 - wall0
+    worst = min(b - a for a, b in zip(packets_before, packets_after, strict=True))
+    received = worst / (FPS * elapsed)
+    return Run(cameras, 100 * (cpu1 - cpu0) / elapsed / cameras,
+               100 * (server1 - server0) / elapsed, received, dropped,
+               received >= 0.95 and dropped == 0)  # fmt: skip
+
+
+def _consumers(kind: str, reader: CameraReader, index: SegmentIndex, workdir: Path) -> list[Any]:
+    if kind == "naive":
+        return [NaiveDecoder(reader.fanout.subscribe("naive", 256))]
+    recorder = reader.fanout.subscribe("recorder", 2048)
+    analysis = reader.fanout.subscribe("analysis", 64, keyframes_only=True)
+    return [
+        SegmentWriter(reader.camera_id, recorder, index, workdir / "rec", segment_s=10),
+        FrameTap(reader.camera_id, analysis, lambda frame: None),
+    ]
+
+
+def sweep(kind: str, url: str, counts: list[int], seconds: float, pid: int,
+          report: Callable[[str], None]) -> Run | None:  # fmt: skip
+    best = None
+    for cameras in counts:
+        run = run_pipeline(kind, url, cameras, seconds, pid)
+        verdict = "real-time" if run.realtime else "NOT real-time"
+        report(f"{kind:5s} N={run.cameras:3d}  {run.cpu_per_camera:5.2f}% of a core per camera"
+               f"  server {run.server_cpu:5.1f}%  worst camera got {100 * run.received:5.1f}%"
+               f"  dropped {run.dropped}  {verdict}")  # fmt: skip
+        if not run.realtime:
+            break
+        best = run
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cameras", default="4,8,16,24,32,40,48")
+    parser.add_argument("--naive-cameras", default="2,4,6,8,10,12,16")
+    parser.add_argument("--seconds", type=float, default=20)
+    args = parser.parse_args()
+    clip = make_camera_clip(Path(tempfile.gettempdir()) / "hallwatch-bench-1080p25.mp4")
+    with av.open(str(clip)) as probe:
+        stream = probe.streams.video[0]
+        rate = (probe.size * 8) / float(stream.duration * stream.time_base)
+        print(f"camera stream: {stream.width}x{stream.height} {stream.average_rate} fps,"
+              f" {rate / 1e6:.1f} Mbit/s, {os.cpu_count()} cores")  # fmt: skip
+    with RtspServer({"/cam": clip}) as server:
+        assert server._proc is not None
+        pid = server._proc.pid
+        url = server.url("/cam")
+        ours = sweep(
+            "ours", url, [int(n) for n in args.cameras.split(",")], args.seconds, pid, print
+        )
+        naive = sweep("naive", url, [int(n) for n in args.naive_cameras.split(",")], args.seconds,
+                      pid, print)  # fmt: skip
+    if ours and naive:
+        per_core_ours, per_core_naive = 100 / ours.cpu_per_camera, 100 / naive.cpu_per_camera
+        print(
+            f"largest real-time N: ours {ours.cameras}, naive {naive.cameras}"
+            f" ({ours.cameras / naive.cameras:.1f}x)"
+        )
+        print(
+            f"cameras per core (this process): ours {per_core_ours:.0f},"
+            f" naive {per_core_naive:.0f} ({per_core_ours / per_core_naive:.1f}x)"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -8,11 +8,12 @@ from typing import Protocol
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from console import api, metrics, pages
+from console import api, metrics, pages, recordings
 from console.assets import static_dir
 from hallwatch.config import Site
 from hallwatch.live import LiveView
 from hallwatch.store import Store
+from recordings.index import SegmentIndex
 
 
 class LiveSource(Protocol):
@@ -31,15 +32,21 @@ class ConsoleSettings:
 
 
 def create_app(
-    site: Site, store: Store, live: LiveSource, settings: ConsoleSettings | None = None
+    site: Site,
+    store: Store,
+    live: LiveSource,
+    settings: ConsoleSettings | None = None,
+    recording_index: SegmentIndex | None = None,
 ) -> FastAPI:
     app = FastAPI(title="hallwatch console", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.site = site
     app.state.store = store
     app.state.live = live
     app.state.settings = settings or ConsoleSettings()
+    app.state.recordings = recording_index
     app.include_router(pages.router)  # public: the page shells and login
     app.include_router(api.router)  # every route needs a logged-in user
+    app.include_router(recordings.router)  # a logged-in user; playback is audited
     app.include_router(metrics.router)  # a logged-in user or the metrics bearer token
     app.mount("/static", StaticFiles(directory=static_dir()), name="static")
     return app

@@ -91,4 +91,3 @@ def metrics(request: Request) -> PlainTextResponse:
     statuses = {camera.id: live.camera_status(camera.id) for camera in site.cameras}
     body = "\n".join(render(statuses)) + "\n"
     return PlainTextResponse(body, media_type="text/plain; version=0.0.4; charset=utf-8")
-

@@ -20,6 +20,7 @@ from hallwatch.events import Event, EventType
 from hallwatch.live import LiveView
 from hallwatch.mailbox import LatestMailbox
 from hallwatch.pipeline import CameraPipeline
+from hallwatch.recording import RecordingService
 from hallwatch.store import Store
 from ingest.tap import Frame
 
@@ -48,7 +49,12 @@ class Runtime:
     """Owns the readers and the analysis worker; the console reads from it."""
 
     def __init__(
-        self, site: Site, config_path: Path, store: Store, detector: PersonDetector
+        self,
+        site: Site,
+        config_path: Path,
+        store: Store,
+        detector: PersonDetector,
+        data_dir: Path | None = None,
     ) -> None:
         self.site = site
         self.store = store
@@ -63,6 +69,12 @@ class Runtime:
             )
             for camera in site.cameras
         }
+        self.recording: RecordingService | None = None
+        if site.recording.enabled and data_dir is not None:
+            self.recording = RecordingService(site, store, data_dir)
+            for camera in site.cameras:
+                if camera.record:
+                    self.recording.attach(camera.id, self.pipelines[camera.id].main.fanout)
         self._live: dict[str, LiveView] = {}
         self._open_events: dict[str, int] = {}
         self._lock = threading.Lock()
@@ -88,6 +100,8 @@ class Runtime:
         if closed:
             log.info("closed %d event(s) left open by the previous run", closed)
         self._worker.start()
+        if self.recording is not None:
+            self.recording.start()
         for pipeline in self.pipelines.values():
             pipeline.start()
 
@@ -96,6 +110,8 @@ class Runtime:
         self.mailbox.close()
         for pipeline in self.pipelines.values():
             pipeline.stop()
+        if self.recording is not None:
+            self.recording.stop()
         now = time.time()
         for camera_id in self.pipelines:  # nothing is recorded until we run again
             self.store.open_gap(camera_id, now, "hallwatch stopped")
@@ -110,6 +126,7 @@ class Runtime:
     def camera_status(self, camera_id: str) -> dict[str, Any]:
         status = self.pipelines[camera_id].status()
         status["analysis"]["dropped_frames"] = self.mailbox.dropped.get(camera_id, 0)
+        status["recording"] = None if self.recording is None else self.recording.stats(camera_id)
         return status
 
     # --- the worker -------------------------------------------------------------------------

@@ -39,7 +39,7 @@ def serve(
     detector = NanoDetDetector(
         score_threshold=site.detector.score_threshold, threads=site.detector.threads
     )
-    runtime = Runtime(site, config_path, store, detector)
+    runtime = Runtime(site, config_path, store, detector, data_dir)
     import datetime as dt
 
     years = [dt.date.today().year, dt.date.today().year + 1]
@@ -49,7 +49,8 @@ def serve(
     )
     for notice in settings.calendar_notices:
         log.warning("%s", notice)
-    app = create_app(site, store, runtime, settings)
+    recordings = None if runtime.recording is None else runtime.recording.index
+    app = create_app(site, store, runtime, settings, recordings)
     runtime.start()
     banner = [f"hallwatch console: http://{host}:{port}/", f"data: {data_dir}"]
     if password is not None:

@@ -223,6 +223,11 @@ class Store:
             self.end_event(event_id, at, {"closed_by": reason})
         return len(open_ids)
 
+    def event_intervals(self, camera: str) -> list[tuple[float, float | None]]:
+        """(start, end) of every event of `camera` (end None while it is open)."""
+        rows = self.query('SELECT start, "end" FROM events WHERE camera = ?', (camera,))
+        return [(row["start"], row["end"]) for row in rows]
+
     def get_event(self, event_id: int) -> Event:
         rows = self.query("SELECT * FROM events WHERE id = ?", (event_id,))
         if not rows:

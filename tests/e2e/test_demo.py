@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import httpx
@@ -40,6 +41,11 @@ def test_demo_produces_vacancy_events_and_keeps_them(tmp_path: Path) -> None:
         assert status["analysis"]["decode_plan"] == "keyframes" and status["reconnects"] == 0
         assert status["codec"] == "h264" and status["fps"] > 5 and status["bitrate_bps"] > 0
         before = http.get("/api/events").json()["total"]
+        now = time.time()
+        timeline = http.get("/api/recordings", params={"camera": "cam01", "from": now - 600,
+                                                       "to": now + 60}).json()  # fmt: skip
+        assert timeline["segments"], timeline  # recording from the start
+        assert status["recording"]["errors"] == 0
     # restart: every event is still there
     with (
         demo(data_dir, tmp_path / "demo2.log") as (base, password),

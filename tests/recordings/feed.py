@@ -67,18 +67,21 @@ class Recorded:
 
 
 def record(
-    items: list[PacketItem | SessionEnded], index: SegmentIndex, segment_s: float
+    items: list[PacketItem | SessionEnded],
+    index: SegmentIndex,
+    segment_s: float,
+    camera: str = "cam",
 ) -> Recorded:
     """Run a SegmentWriter on a real PacketQueue holding `items`, then stop it."""
     queue = PacketQueue("recorder", 100_000)
     closed: list[Segment] = []
-    writer = SegmentWriter("cam", queue, index, index.root, segment_s=segment_s,
+    writer = SegmentWriter(camera, queue, index, index.root, segment_s=segment_s,
                            on_closed=closed.append)  # fmt: skip
     writer.start()
     for item in items:
         queue.offer(item)
     writer.stop()
-    assert closed == index.all_closed("cam")
+    assert closed == index.all_closed(camera)
     return Recorded(writer, index, closed)
 
 

@@ -12,7 +12,7 @@ from analyzers.vacancy import VacancyRule
 from analyzers.zones import Zone, parse_polygon
 from hallwatch.analyze import AnalyzeRun, ScheduleClock, file_start_time
 from hallwatch.config import Schedule, Site, check_polygon, load_site
-from hallwatch.runtime import window_analyzer
+from hallwatch.windows import vacancy_rule, window_analyzer
 
 ADHOC_WINDOW = "W01"
 
@@ -57,11 +57,10 @@ def windows_from_args(args: argparse.Namespace, site: Site | None) -> list[Windo
             WindowAnalyzer(ADHOC_WINDOW, _polygon(args.staff_zone, "--staff-zone"), rule, queue)
         ]
     camera_id = _camera_id(site, args.camera)
-    limits = site.thresholds
-    windows = []
-    for window in site.windows_of(camera_id):
-        base = VacancyRule(window.staff_on_duty, limits.absence_delay_s, limits.return_delay_s)
-        windows.append(window_analyzer(window, _rule(args, base)))
+    windows = [
+        window_analyzer(window, _rule(args, vacancy_rule(site, window)))
+        for window in site.windows_of(camera_id)
+    ]
     if not windows:
         raise UsageError(f"camera {camera_id} has no windows in the config")
     return windows

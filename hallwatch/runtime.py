@@ -10,39 +10,21 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from analyzers.camera import CameraAnalyzer, FrameResult, PersonDetector, WindowAnalyzer
-from analyzers.vacancy import VacancyClosed, VacancyOpened, VacancyRule
-from analyzers.zones import Zone
+from analyzers.camera import CameraAnalyzer, FrameResult, PersonDetector
+from analyzers.vacancy import VacancyClosed, VacancyOpened
 from hallwatch.annotate import annotate, to_jpeg
 from hallwatch.calendar import in_service
-from hallwatch.config import Site, Window
+from hallwatch.config import Site
 from hallwatch.events import Event, EventType
 from hallwatch.live import LiveView
 from hallwatch.mailbox import LatestMailbox
 from hallwatch.pipeline import CameraPipeline
 from hallwatch.recording import RecordingService
 from hallwatch.store import Store
+from hallwatch.windows import window_analyzers
 from ingest.tap import Frame
 
 log = logging.getLogger(__name__)
-
-
-def window_analyzer(window: Window, rule: VacancyRule) -> WindowAnalyzer:
-    queue = None if window.queue_zone is None else Zone.of(window.queue_zone)
-    return WindowAnalyzer(window.id, Zone.of(window.staff_zone), rule, queue)
-
-
-def window_analyzers(site: Site, camera_id: str) -> list[WindowAnalyzer]:
-    thresholds = site.thresholds
-    return [
-        window_analyzer(
-            window,
-            VacancyRule(
-                window.staff_on_duty, thresholds.absence_delay_s, thresholds.return_delay_s
-            ),
-        )
-        for window in site.windows_of(camera_id)
-    ]
 
 
 class Runtime:

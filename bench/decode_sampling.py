@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 DEFAULT = REPO / "hallwatch" / "demo" / "one-by-one-person-detection.mp4"
 
 
-def ours(path: Path) -> tuple[int, float]:
+def ours(path: Path) -> int:
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         sampler = FrameSampler(stream.codec_context, 1.0)
@@ -34,10 +34,10 @@ def ours(path: Path) -> tuple[int, float]:
         for packet in container.demux(stream):
             if packet.size:
                 frames += len(sampler.push(packet, packet_time(packet) or 0.0))
-        return frames, float(stream.duration * stream.time_base) if stream.duration else 0.0
+        return frames
 
 
-def naive(path: Path) -> tuple[int, float]:
+def naive(path: Path) -> int:
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         frames, next_due = 0, 0.0
@@ -46,10 +46,10 @@ def naive(path: Path) -> tuple[int, float]:
                 frame.to_ndarray(format="bgr24")
                 frames += 1
                 next_due += 1.0
-        return frames, 0.0
+        return frames
 
 
-def opencv(path: Path) -> tuple[int, float]:
+def opencv(path: Path) -> int:
     capture = cv2.VideoCapture(str(path))
     fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
     frames = index = 0
@@ -61,12 +61,12 @@ def opencv(path: Path) -> tuple[int, float]:
             frames += 1
         index += 1
     capture.release()
-    return frames, 0.0
+    return frames
 
 
-def cpu_seconds(fn: Callable[[Path], tuple[int, float]], path: Path) -> tuple[float, int]:
+def cpu_seconds(fn: Callable[[Path], int], path: Path) -> tuple[float, int]:
     start = time.process_time()
-    frames, _ = fn(path)
+    frames = fn(path)
     return time.process_time() - start, frames
 
 
@@ -74,7 +74,7 @@ def main() -> None:
     path = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
-        minutes = float(stream.duration * stream.time_base) / 60 if stream.duration else 1.0
+        minutes = (container.duration or 60_000_000) / 1e6 / 60
         print(f"{path.name}: {stream.codec_context.name} {stream.width}x{stream.height}"
               f" {float(stream.average_rate or 0):.0f} fps, {minutes * 60:.1f} s")  # fmt: skip
     results = {}

@@ -5,6 +5,8 @@ scaled to 1920×1080, 25 fps, GOP 1 s, ~4 Mbit/s, H.264 without B-frames).
 
   ours    one demux per camera, fanned out to a stream-copy segment recorder and to an
           analysis tap that decodes keyframes only (≈1 frame/s) and converts them to BGR
+  sub     as ours, but analysis reads each camera's 640×360 sub-stream (a second RTSP
+          connection to the camera's second channel, as real cameras offer) (--sub-cameras)
   naive   one demux per camera, every frame decoded (as most NVRs do for detection), one
           frame per second converted to BGR; nothing recorded (so it is flattered)
 
@@ -31,6 +33,7 @@ from typing import Any
 
 import av
 import cv2
+import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -49,8 +52,10 @@ FPS = 25
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
-def make_camera_clip(path: Path, seconds: int = 30) -> Path:
-    """Real footage scaled to 1080p25, GOP 25, ~4 Mbit/s, no B-frames (cached)."""
+def make_camera_clip(
+    path: Path, seconds: int = 30, size: tuple[int, int] = (1920, 1080), kbps: int = 4000
+) -> Path:
+    """Real footage scaled to `size` at 25 fps, GOP 25, CBR `kbps`, no B-frames (cached)."""
     if path.exists():
         return path
     source = av.open(str(FOOTAGE))
@@ -60,15 +65,15 @@ def make_camera_clip(path: Path, seconds: int = 30) -> Path:
     ]
     with av.open(str(path), "w", format="mp4") as out:
         stream = out.add_stream("libx264", rate=FPS)
-        stream.width, stream.height, stream.pix_fmt = 1920, 1080, "yuv420p"
+        stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
         stream.time_base = Fraction(1, FPS)
-        stream.bit_rate = 4_000_000
+        stream.bit_rate = kbps * 1000
         stream.options = {"preset": "veryfast", "profile": "main",
                           "x264-params": "keyint=25:min-keyint=25:scenecut=0:bframes=0:"
-                                         "sliced-threads=0:nal-hrd=cbr:vbv-maxrate=4000:"
-                                         "vbv-bufsize=4000"}  # fmt: skip
+                                         f"sliced-threads=0:nal-hrd=cbr:vbv-maxrate={kbps}:"
+                                         f"vbv-bufsize={kbps}"}  # fmt: skip
         for index in range(FPS * seconds):
-            image = cv2.resize(frames[index * 10 // FPS], (1920, 1080))
+            image = np.asarray(cv2.resize(frames[index * 10 // FPS], size), dtype=np.uint8)
             frame = av.VideoFrame.from_ndarray(image, format="bgr24").reformat(format="yuv420p")
             frame.pts = index
             out.mux(stream.encode(frame))
@@ -128,16 +133,21 @@ def proc_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
-def run_pipeline(kind: str, url: str, cameras: int, seconds: float, server_pid: int) -> Run:
+def run_pipeline(
+    kind: str, urls: dict[str, str], cameras: int, seconds: float, server_pid: int
+) -> Run:
     workdir = Path(tempfile.mkdtemp(prefix=f"hw-bench-{kind}-"))
     store = Store(workdir / "bench.db")
     index = SegmentIndex(store, workdir / "rec")
     readers: list[CameraReader] = []
     consumers: list[Any] = []
     for n in range(cameras):
-        reader = CameraReader(f"cam{n:03d}", parse_source(url))
-        consumers.extend(_consumers(kind, reader, index, workdir))
+        reader = CameraReader(f"cam{n:03d}", parse_source(urls["main"]))
+        sub = CameraReader(f"cam{n:03d}", parse_source(urls["sub"])) if kind == "sub" else None
+        consumers.extend(_consumers(kind, reader, sub, index, workdir))
         readers.append(reader)
+        if sub is not None:
+            consumers.append(sub)
     for item in (*consumers, *readers):
         item.start()
     time.sleep(6)  # connect and warm up
@@ -158,22 +168,25 @@ def run_pipeline(kind: str, url: str, cameras: int, seconds: float, server_pid: 
                received >= 0.95 and dropped == 0)  # fmt: skip
 
 
-def _consumers(kind: str, reader: CameraReader, index: SegmentIndex, workdir: Path) -> list[Any]:
+def _consumers(
+    kind: str, reader: CameraReader, sub: CameraReader | None, index: SegmentIndex, workdir: Path
+) -> list[Any]:
     if kind == "naive":
         return [NaiveDecoder(reader.fanout.subscribe("naive", 256))]
     recorder = reader.fanout.subscribe("recorder", 2048)
-    analysis = reader.fanout.subscribe("analysis", 64, keyframes_only=True)
+    analysed = sub or reader  # "sub": analysis on the 640×360 sub-stream, as cameras offer
+    analysis = analysed.fanout.subscribe("analysis", 64, keyframes_only=True)
     return [
         SegmentWriter(reader.camera_id, recorder, index, workdir / "rec", segment_s=10),
         FrameTap(reader.camera_id, analysis, lambda frame: None),
     ]
 
 
-def sweep(kind: str, url: str, counts: list[int], seconds: float, pid: int,
+def sweep(kind: str, urls: dict[str, str], counts: list[int], seconds: float, pid: int,
           report: Callable[[str], None]) -> Run | None:  # fmt: skip
     best = None
     for cameras in counts:
-        run = run_pipeline(kind, url, cameras, seconds, pid)
+        run = run_pipeline(kind, urls, cameras, seconds, pid)
         verdict = "real-time" if run.realtime else "NOT real-time"
         report(f"{kind:5s} N={run.cameras:3d}  {run.cpu_per_camera:5.2f}% of a core per camera"
                f"  server {run.server_cpu:5.1f}%  worst camera got {100 * run.received:5.1f}%"
@@ -187,33 +200,44 @@ def sweep(kind: str, url: str, counts: list[int], seconds: float, pid: int,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cameras", default="4,8,16,24,32,40,48")
+    parser.add_argument("--sub-cameras", default="", help="also with sub-streams, e.g. 32,48")
     parser.add_argument("--naive-cameras", default="2,4,6,8,10,12,16")
     parser.add_argument("--seconds", type=float, default=20)
     args = parser.parse_args()
-    clip = make_camera_clip(Path(tempfile.gettempdir()) / "hallwatch-bench-1080p25.mp4")
+    tmp = Path(tempfile.gettempdir())
+    clip = make_camera_clip(tmp / "hallwatch-bench-1080p25.mp4")
+    sub_clip = make_camera_clip(tmp / "hallwatch-bench-360p25.mp4", size=(640, 360), kbps=512)
     with av.open(str(clip)) as probe:
         stream = probe.streams.video[0]
-        rate = (probe.size * 8) / float(stream.duration * stream.time_base)
+        rate = (probe.size * 8) / ((probe.duration or 1) / 1e6)
         print(f"camera stream: {stream.width}x{stream.height} {stream.average_rate} fps,"
               f" {rate / 1e6:.1f} Mbit/s, {os.cpu_count()} cores")  # fmt: skip
-    with RtspServer({"/cam": clip}) as server:
+    results: dict[str, Run | None] = {}
+    with RtspServer({"/cam": clip, "/sub": sub_clip}) as server:
         assert server._proc is not None
         pid = server._proc.pid
-        url = server.url("/cam")
-        ours = sweep(
-            "ours", url, [int(n) for n in args.cameras.split(",")], args.seconds, pid, print
-        )
-        naive = sweep("naive", url, [int(n) for n in args.naive_cameras.split(",")], args.seconds,
-                      pid, print)  # fmt: skip
-    if ours and naive:
-        per_core_ours, per_core_naive = 100 / ours.cpu_per_camera, 100 / naive.cpu_per_camera
+        urls = {"main": server.url("/cam"), "sub": server.url("/sub")}
+        for kind, counts in (("ours", args.cameras), ("sub", args.sub_cameras),
+                             ("naive", args.naive_cameras)):  # fmt: skip
+            if counts:
+                numbers = [int(n) for n in counts.split(",")]
+                results[kind] = sweep(kind, urls, numbers, args.seconds, pid, print)
+    summarise(results)
+
+
+def summarise(results: dict[str, Run | None]) -> None:
+    naive = results.get("naive")
+    if naive is None:
+        return
+    for kind in ("ours", "sub"):
+        run = results.get(kind)
+        if run is None:
+            continue
+        per_core, naive_per_core = 100 / run.cpu_per_camera, 100 / naive.cpu_per_camera
         print(
-            f"largest real-time N: ours {ours.cameras}, naive {naive.cameras}"
-            f" ({ours.cameras / naive.cameras:.1f}x)"
-        )
-        print(
-            f"cameras per core (this process): ours {per_core_ours:.0f},"
-            f" naive {per_core_naive:.0f} ({per_core_ours / per_core_naive:.1f}x)"
+            f"{kind}: largest real-time N {run.cameras} vs naive {naive.cameras}"
+            f" ({run.cameras / naive.cameras:.1f}x); cameras per core (this process)"
+            f" {per_core:.0f} vs {naive_per_core:.0f} ({per_core / naive_per_core:.1f}x)"
         )
 
 

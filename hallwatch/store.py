@@ -86,6 +86,25 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX gaps_camera_start ON gaps(camera, start);
     """,
+    # 4: event and evidence clips cut from the segments (paths relative to the clips root);
+    # evidence = 1: never deleted by retention
+    """
+    CREATE TABLE clips (
+        id INTEGER PRIMARY KEY,
+        event_id INTEGER UNIQUE REFERENCES events(id),
+        camera TEXT NOT NULL,
+        start REAL NOT NULL,
+        "end" REAL NOT NULL,
+        path TEXT NOT NULL UNIQUE,
+        bytes INTEGER NOT NULL,
+        sha256 TEXT NOT NULL,
+        frames INTEGER NOT NULL DEFAULT 0,
+        sources TEXT NOT NULL DEFAULT '[]',
+        created_at REAL NOT NULL,
+        evidence INTEGER NOT NULL DEFAULT 0 CHECK (evidence IN (0, 1))
+    );
+    CREATE INDEX clips_camera_start ON clips(camera, start);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from console import api, metrics, pages, recordings
+from console import api, evidence, metrics, pages, recordings
 from console.assets import static_dir
 from hallwatch.config import Site
 from hallwatch.live import LiveView
 from hallwatch.store import Store
+from recordings.clips import ClipStore
 from recordings.index import SegmentIndex
 
 
@@ -22,6 +24,15 @@ class LiveSource(Protocol):
     def live(self, camera_id: str) -> LiveView | None: ...
 
     def camera_status(self, camera_id: str) -> dict[str, object]: ...
+
+
+@dataclass(frozen=True)
+class EvidenceSetup:
+    """Where event clips and evidence exports live, and the site key that signs exports."""
+
+    clips: ClipStore
+    exports_dir: Path
+    site_key: bytes = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -37,6 +48,7 @@ def create_app(
     live: LiveSource,
     settings: ConsoleSettings | None = None,
     recording_index: SegmentIndex | None = None,
+    evidence_setup: EvidenceSetup | None = None,
 ) -> FastAPI:
     app = FastAPI(title="hallwatch console", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.site = site
@@ -44,9 +56,13 @@ def create_app(
     app.state.live = live
     app.state.settings = settings or ConsoleSettings()
     app.state.recordings = recording_index
+    app.state.clips = evidence_setup.clips if evidence_setup else None
+    app.state.site_key = evidence_setup.site_key if evidence_setup else None
+    app.state.exports_dir = evidence_setup.exports_dir if evidence_setup else None
     app.include_router(pages.router)  # public: the page shells and login
     app.include_router(api.router)  # every route needs a logged-in user
     app.include_router(recordings.router)  # a logged-in user; playback is audited
+    app.include_router(evidence.router)  # clips: a user; exports: inspectors; all audited
     app.include_router(metrics.router)  # a logged-in user or the metrics bearer token
     app.mount("/static", StaticFiles(directory=static_dir()), name="static")
     return app

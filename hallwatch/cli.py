@@ -93,6 +93,12 @@ def add_analyze_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--score", type=float, default=None, help="detector score threshold")
 
 
+def cmd_verify_export(args: argparse.Namespace) -> int:
+    from hallwatch.verify_cli import run_verify
+
+    return run_verify(Path(args.dir), Path(args.key) if args.key else None)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hallwatch", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -117,6 +123,11 @@ def build_parser() -> argparse.ArgumentParser:
             command.set_defaults(func=cmd_demo)
         command.add_argument("--host", default="127.0.0.1")
         command.add_argument("--port", type=int, default=8080)
+
+    verify = sub.add_parser("verify-export", help="check an evidence export's files and signature")
+    verify.add_argument("dir", help="the export folder (video.mp4, manifest.json, manifest.sig)")
+    verify.add_argument("--key", help="the site key file (default: var/site.key)")
+    verify.set_defaults(func=cmd_verify_export)
 
     user = sub.add_parser("user", help="create a user or reset a password (prints it)")
     user.add_argument("username")

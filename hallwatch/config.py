@@ -251,6 +251,12 @@ class RecordingSettings(Model):
     sweep_interval_s: float = Field(
         default=60.0, ge=1, le=3600, description="How often retention runs"
     )
+    pre_roll_s: float = Field(
+        default=10.0, ge=0, le=600, description="Seconds of video before an event in its clip"
+    )
+    post_roll_s: float = Field(
+        default=10.0, ge=0, le=600, description="Seconds of video after an event in its clip"
+    )
 
 
 class DetectorSettings(Model):

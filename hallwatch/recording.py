@@ -8,8 +8,10 @@ import time
 from pathlib import Path
 
 from hallwatch.config import Site
+from hallwatch.events import Event
 from hallwatch.store import Store
 from ingest.packets import FanOut
+from recordings.clips import ClipMaker, ClipStore
 from recordings.index import SegmentIndex
 from recordings.retention import RetentionPolicy, Sweeper
 from recordings.segments import SegmentWriter
@@ -40,6 +42,13 @@ class RecordingService:
         self.root.mkdir(parents=True, exist_ok=True)
         self.index = SegmentIndex(store, self.root)
         self.writers: dict[str, SegmentWriter] = {}
+        self.clips = ClipStore(store, data_dir / "clips")
+        self.clip_maker = ClipMaker(
+            self.clips,
+            self.index,
+            pre_roll=site.recording.pre_roll_s,
+            post_roll=site.recording.post_roll_s,
+        )
         self.sweeper = Sweeper(
             self.index,
             self.root,
@@ -69,8 +78,15 @@ class RecordingService:
         for writer in self.writers.values():
             writer.start()
         self.sweeper.start()
+        self.clip_maker.request_missing(time.time() - 86_400)  # clips a restart interrupted
+        self.clip_maker.start()
+
+    def event_changed(self, event: Event) -> None:
+        """Every event gets a clip once it has ended and its post-roll is recorded."""
+        self.clip_maker.request(event)
 
     def stop(self) -> None:
+        self.clip_maker.stop()
         self.sweeper.stop()
         for writer in self.writers.values():
             writer.stop()

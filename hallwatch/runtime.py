@@ -142,6 +142,10 @@ class Runtime:
         with self._lock:
             self._live[camera_id] = view
 
+    def _event_changed(self, event: Event) -> None:
+        if self.recording is not None:
+            self.recording.event_changed(event)
+
     def _record(self, camera_id: str, result: FrameResult) -> None:
         """Events are written to the store before anyone is told about them."""
         for item in result.transitions:
@@ -158,11 +162,12 @@ class Runtime:
                 )
                 assert event.id is not None
                 self._open_events[item.window] = event.id
+                self._event_changed(event)
                 log.info(
                     "window %s vacant since %.0f (event %d)", item.window, change.start, event.id
                 )
             elif isinstance(change, VacancyClosed):
                 event_id = self._open_events.pop(item.window, None)
                 if event_id is not None:
-                    self.store.end_event(event_id, change.end)
+                    self._event_changed(self.store.end_event(event_id, change.end))
                     log.info("window %s staffed again (event %d)", item.window, event_id)

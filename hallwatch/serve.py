@@ -24,9 +24,10 @@ def serve(
     reset_admin: bool = False,
 ) -> int:
     from analyzers.detector import NanoDetDetector
-    from console.app import ConsoleSettings, create_app
+    from console.app import ConsoleSettings, EvidenceSetup, create_app
     from console.auth import Role, ensure_user
     from hallwatch.runtime import Runtime
+    from recordings.export import load_or_create_site_key
 
     site = load_site(config_path)
     data_dir = data_dir or data_dir_of(site, config_path)
@@ -49,8 +50,14 @@ def serve(
     )
     for notice in settings.calendar_notices:
         log.warning("%s", notice)
-    recordings = None if runtime.recording is None else runtime.recording.index
-    app = create_app(site, store, runtime, settings, recordings)
+    recording = runtime.recording
+    evidence = None
+    if recording is not None:
+        evidence = EvidenceSetup(
+            recording.clips, data_dir / "exports", load_or_create_site_key(data_dir)
+        )
+    index = None if recording is None else recording.index
+    app = create_app(site, store, runtime, settings, index, evidence)
     runtime.start()
     banner = [f"hallwatch console: http://{host}:{port}/", f"data: {data_dir}"]
     if password is not None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from pathlib import Path
 
+import av
 import httpx
 import pytest
 
@@ -57,3 +60,53 @@ def test_demo_produces_vacancy_events_and_keeps_them(tmp_path: Path) -> None:
         ids = {e["id"] for e in after["items"]}
         assert event["id"] in ids
         assert all(e["end"] is not None for e in after["items"] if e["id"] <= event["id"])
+
+
+@pytest.mark.slow
+def test_demo_event_gets_a_clip_and_exports_verify(tmp_path: Path) -> None:
+    """Runtime → recorder → clip maker → evidence export → `hallwatch verify-export`."""
+    data_dir = tmp_path / "data"
+    with (
+        demo(data_dir, tmp_path / "demo.log") as (base, password),
+        httpx.Client(base_url=base, timeout=30) as http,
+    ):
+        http.post("/api/login", json={"username": "admin", "password": password})
+        closed = wait_until(
+            lambda: [e for e in http.get("/api/events", params={"camera": "cam01"}).json()["items"]
+                     if e["end"] is not None],
+            60, "a closed event on cam01",
+        )  # fmt: skip
+        event = closed[-1]
+        # the clip is cut once the post-roll (10 s) is recorded
+        clip = wait_until(
+            lambda: (r := http.get(f"/api/events/{event['id']}/clip")).status_code == 200 and r,
+            60, "the event's clip",
+        )  # fmt: skip
+        assert clip.headers["content-type"] == "video/mp4"
+        (tmp_path / "clip.mp4").write_bytes(clip.content)
+        with av.open(str(tmp_path / "clip.mp4")) as container:
+            stream = container.streams.video[0]
+            frames = sum(1 for _ in container.decode(stream))
+        event_s = event["end"] - event["start"]
+        # the demo started recording with the event, so there is no pre-roll; 10 s post-roll
+        assert frames / 10 >= event_s + 8, (frames, event_s)
+        created = http.post("/api/exports", json={"event_id": event["id"]})
+        assert created.status_code == 201, created.text
+        export = tmp_path / "export"
+        export.mkdir()
+        for file in created.json()["files"]:
+            (export / file["name"]).write_bytes(http.get(file["url"]).content)
+    key = data_dir / "site.key"
+    verified = subprocess.run(
+        [sys.executable, "-m", "hallwatch.cli", "verify-export", str(export), "--key", str(key)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert "OK" in verified.stdout
+    video = export / "video.mp4"
+    video.write_bytes(video.read_bytes()[:-1] + b"\x00")  # one byte altered
+    tampered = subprocess.run(
+        [sys.executable, "-m", "hallwatch.cli", "verify-export", str(export), "--key", str(key)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert tampered.returncode == 1 and "video.mp4" in tampered.stdout

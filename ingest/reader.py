@@ -197,6 +197,8 @@ class CameraReader:
             self.on_outage(self.camera_id, gap_start, now)
 
     def _open_session(self, container: Any) -> tuple[Any, StreamInfo]:
+        if not container.streams.video:  # e.g. an audio-only channel: retry, don't die
+            raise ValueError("no video stream in the source")
         stream = container.streams.video[0]
         with self._lock:
             self._state.session += 1
@@ -220,7 +222,8 @@ class CameraReader:
         try:
             stream, info = self._open_session(container)
             self._clock.restart()
-            pacer = _Pacer(self._stop) if self.source.kind is SourceKind.FILE else None
+            is_file = self.source.kind is SourceKind.FILE
+            pacer = _Pacer(self._stop, self.stall_timeout_s) if is_file else None
             last_packet = time.monotonic()
             for packet in container.demux(stream):
                 if self._stop.is_set():
@@ -252,17 +255,24 @@ class CameraReader:
 
 
 class _Pacer:
-    """Holds packets of a file until their media time, so a file plays like a live camera."""
+    """Holds packets of a file until their media time, so a file plays like a live camera.
 
-    def __init__(self, stop: threading.Event) -> None:
+    A packet due more than `max_wait_s` ahead is a jump of the file's timestamps, not a pause
+    (a live camera that long silent would be a stall): pacing starts again from it instead of
+    sleeping through the jump.
+    """
+
+    def __init__(self, stop: threading.Event, max_wait_s: float) -> None:
         self.stop = stop
+        self.max_wait_s = max_wait_s
         self.anchor: tuple[float, float] | None = None
 
     def wait_until(self, media_t: float) -> None:
         now = time.monotonic()
-        if self.anchor is None:
-            self.anchor = (now, media_t)
-            return
-        delay = self.anchor[0] + (media_t - self.anchor[1]) - now
-        if delay > 0 and self.stop.wait(delay):
-            raise _Stopped
+        if self.anchor is not None:
+            delay = self.anchor[0] + (media_t - self.anchor[1]) - now
+            if delay <= self.max_wait_s:
+                if delay > 0 and self.stop.wait(delay):
+                    raise _Stopped
+                return
+        self.anchor = (now, media_t)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -95,9 +96,18 @@ def open_container(source: Source, options: OpenOptions) -> Any:
         # probe 1 s of video instead of FFmpeg's default ~5 s: opening takes ~1.2 s, not ~3.5 s
         "analyzeduration": "1000000",
     }
-    return av.open(
-        source.location,
-        mode="r",
-        options=ffmpeg_options,
-        timeout=(options.open_timeout_s, options.read_timeout_s),
-    )
+    started = time.monotonic()
+    try:
+        return av.open(
+            source.location,
+            mode="r",
+            options=ffmpeg_options,
+            timeout=(options.open_timeout_s, options.read_timeout_s),
+        )
+    except av.error.FFmpegError as error:
+        # A camera that accepts the connection but never answers makes FFmpeg's RTSP client
+        # fail with "Invalid data found" once a timeout cuts it off: say what happened.
+        waited = time.monotonic() - started
+        if waited >= min(options.open_timeout_s, options.read_timeout_s):
+            raise TimeoutError(f"no answer within {waited:.1f} s ({error})") from error
+        raise

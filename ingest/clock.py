@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+# Within one session, timestamps that jump further than this are a discontinuity, not time.
+# Going back a little is normal (B-frames are stored out of presentation order).
+MAX_BACK_S = 0.5
+MAX_AHEAD_S = 5.0
+
 
 class MediaClock:
     """Continuous media time across reconnects, file loops and broken timestamps."""
@@ -28,7 +33,8 @@ class MediaClock:
         t = packet_t + self.offset
         if 0.0 < t - self.last < 1.0:
             self.frame_step = t - self.last  # learn the frame interval from the stream
-        if t < self.last - 5.0:  # timestamps jumped back (camera reset): keep time moving
+        if t < self.last - MAX_BACK_S or t > self.last + MAX_AHEAD_S:
+            # the camera's clock jumped (reset, wrap, broken muxer): keep time moving
             self.offset += self.last + self.frame_step - t
             t = self.last + self.frame_step
         if t > self.last:

@@ -64,20 +64,23 @@ def segment_relpath(camera: str, start: float) -> str:
 
 
 class _Timeline:
-    """Output timestamps of one segment: dts from 0, strictly increasing, pts >= dts."""
+    """Output timestamps of one segment: dts from 0, strictly increasing, pts >= dts; a jump
+    back or far ahead in the camera's timestamps is closed up (the media clock does the same)."""
 
     def __init__(self, first: Any, frame_ticks: int, max_step: int) -> None:
         self.offset = int(first.dts if first.dts is not None else first.pts)
         self.step = max(1, int(first.duration or frame_ticks))
         self.max_step = max_step  # a longer dts step is a jump, not a frame duration
         self.last_dts: int | None = None
-        self.fixed = 0  # packets re-anchored because their dts went backwards or was missing
+        self.fixed = 0  # packets re-anchored: dts went backwards, jumped ahead or was missing
 
     def place(self, packet: Any) -> None:
         """Rewrite the timestamps of `packet` (a private copy) for this segment."""
         raw = packet.dts if packet.dts is not None else packet.pts
         dts = None if raw is None else int(raw) - self.offset
-        if self.last_dts is not None and (dts is None or dts <= self.last_dts):
+        last = self.last_dts
+        jumped = dts is not None and last is not None and dts - last > self.max_step
+        if self.last_dts is not None and (dts is None or dts <= self.last_dts or jumped):
             dts = self.last_dts + self.step
             if raw is not None:
                 self.offset = int(raw) - dts  # later packets continue from here

@@ -6,17 +6,19 @@ Run with the system interpreter (needs only the standard library and PyGObject):
     /usr/bin/python3 tests/support/gst_rtsp_server.py --port 8554 \\
         --mount /cam1=clip1.mp4 --mount /cam2=clip2.mp4
 
-Each H.264-in-MP4 file is served at rtsp://127.0.0.1:PORT/<mount>, looping forever at real-time
-pace, like a live camera. Design:
+Each H.264- or H.265-in-MP4 file is served at rtsp://127.0.0.1:PORT/<mount>, looping forever at
+real-time pace, like a live camera. Design:
 
-* At start-up every file is demuxed once (``filesrc ! qtdemux ! h264parse``) into a list of
-  Annex-B access units with SPS/PPS in-band in front of every IDR frame.
+* At start-up every file is demuxed once (``filesrc ! qtdemux ! h264parse``, or ``h265parse``
+  when qtdemux's video pad is H.265) into a list of Annex-B access units with the parameter sets
+  (SPS/PPS, plus VPS for H.265) in-band in front of every keyframe.
 * One "camera" thread per mount plays that list in a loop on a monotonic clock. This is the
   single shared live stream of the mount: all clients see the same frame at the same time.
-* Every RTSP client gets its own small media pipeline ``appsrc ! rtph264pay`` (the factory is
-  not "shared" in GstRTSPServer terms). The camera thread fans each access unit out to all
-  attached appsrcs, starting each new client at the next keyframe, and time-stamps buffers from
-  that pipeline's clock, so timestamps are monotonic across loop boundaries.
+* Every RTSP client gets its own small media pipeline ``appsrc ! rtph264pay`` (``rtph265pay``
+  for H.265; the factory is not "shared" in GstRTSPServer terms). The camera thread fans each
+  access unit out to all attached appsrcs, starting each new client at the next keyframe, and
+  time-stamps buffers from that pipeline's clock, so timestamps are monotonic across loop
+  boundaries.
 
 Why not a GstRTSPServer "shared" media with a seek-at-EOS loop: a shared media sends a late
 joiner whatever frame is current (it has no start-at-keyframe option), and looping by seeking
@@ -64,20 +66,51 @@ class AccessUnit:
 class Clip:
     caps: str
     units: list[AccessUnit]
+    payloader: str  # the RTP payloader for the codec: rtph264pay or rtph265pay
+
+
+# Per codec (qtdemux's caps name): the parser that turns the demuxed stream into Annex-B access
+# units with the parameter sets in-band at every keyframe (an explicit capsfilter: the "! caps"
+# shorthand needs an element after it), and the RTP payloader.
+PARSERS = {
+    "video/x-h264": (
+        "h264parse config-interval=-1 ! "
+        "capsfilter caps=video/x-h264,stream-format=byte-stream,alignment=au"
+    ),
+    "video/x-h265": (
+        "h265parse config-interval=-1 ! "
+        "capsfilter caps=video/x-h265,stream-format=byte-stream,alignment=au"
+    ),
+}
+PAYLOADERS = {"video/x-h264": "rtph264pay", "video/x-h265": "rtph265pay"}
 
 
 def load_clip(path: str) -> Clip:
-    """Demux an H.264 MP4 file into Annex-B access units (SPS/PPS in-band at every IDR).
+    """Demux an H.264 or H.265 MP4 file into Annex-B access units (parameter sets in-band at
+    every keyframe).
 
     The whole clip is kept in memory: meant for short test clips.
     """
+    # filesrc ! qtdemux ! <parser chain for the video pad's codec> ! appsink
     pipeline = Gst.parse_launch(
-        "filesrc name=src ! qtdemux ! "
-        "h264parse config-interval=-1 ! "
-        "video/x-h264,stream-format=byte-stream,alignment=au ! "
-        "appsink name=sink sync=false"
+        "filesrc name=src ! qtdemux name=demux appsink name=sink sync=false"
     )
     pipeline.get_by_name("src").set_property("location", path)
+    linked: list[str] = []
+
+    def on_pad_added(_demux: Gst.Element, pad: Gst.Pad) -> None:
+        caps = pad.get_current_caps() or pad.query_caps(None)
+        name = caps.get_structure(0).get_name() if caps.get_size() else ""
+        if linked or name not in PARSERS:
+            return  # audio, or a second video track: left unlinked, as with plain delayed linking
+        parser = Gst.parse_bin_from_description(PARSERS[name], True)
+        pipeline.add(parser)
+        parser.link(pipeline.get_by_name("sink"))
+        parser.sync_state_with_parent()
+        if pad.link(parser.get_static_pad("sink")) == Gst.PadLinkReturn.OK:
+            linked.append(name)
+
+    pipeline.get_by_name("demux").connect("pad-added", on_pad_added)
     sink = pipeline.get_by_name("sink")
     bus = pipeline.get_bus()
     pipeline.set_state(Gst.State.PLAYING)
@@ -108,7 +141,7 @@ def load_clip(path: str) -> Clip:
         err, dbg = msg.parse_error()
         raise RuntimeError(f"{path}: {err.message} ({dbg})")
     if caps is None or not raw:
-        raise RuntimeError(f"{path}: no H.264 video found")
+        raise RuntimeError(f"{path}: no H.264 or H.265 video found")
     if not raw[0][3]:
         raise RuntimeError(f"{path}: first frame is not a keyframe")
 
@@ -124,7 +157,7 @@ def load_clip(path: str) -> Clip:
             else:
                 duration = default_ns
         units.append(AccessUnit(data, int(duration), key))
-    return Clip(caps=caps.to_string(), units=units)
+    return Clip(caps=caps.to_string(), units=units, payloader=PAYLOADERS[linked[0]])
 
 
 @dataclass(eq=False)
@@ -218,7 +251,7 @@ class CameraFactory(GstRtspServer.RTSPMediaFactory):
             "( appsrc name=src is-live=true format=time max-bytes=0 "
             "max-time=10000000000 leaky-type=downstream "
             f'caps="{caps}" ! '
-            "rtph264pay name=pay0 pt=96 config-interval=0 )"
+            f"{camera.clip.payloader} name=pay0 pt=96 config-interval=0 )"
         )
         self.set_shared(False)
         self.set_protocols(GstRtsp.RTSPLowerTrans.TCP | GstRtsp.RTSPLowerTrans.UDP)

@@ -39,8 +39,8 @@ gi.require_version("GstApp", "1.0")
 gi.require_version("GstRtspServer", "1.0")
 from gi.repository import Gst, GstApp, GstRtspServer
 Gst.init(None)
-needed = ("filesrc", "qtdemux", "h264parse", "appsink", "appsrc", "rtph264pay", "rtpbin",
-          "udpsrc", "multiudpsink")
+needed = ("filesrc", "qtdemux", "h264parse", "h265parse", "capsfilter", "appsink", "appsrc",
+          "rtph264pay", "rtph265pay", "rtpbin", "udpsrc", "multiudpsink")
 print(" ".join(name for name in needed if Gst.ElementFactory.find(name) is None))
 """
 
@@ -96,9 +96,9 @@ class RtspServerError(RuntimeError):
 class RtspServer:
     """A GStreamer RTSP server subprocess serving looping MP4 files on 127.0.0.1.
 
-    ``mounts`` maps a mount path ("/cam1") to an H.264 MP4 file. The port is picked once (free
-    port unless given) and kept across :meth:`stop` / :meth:`start`, so a client can reconnect
-    to the same URL after a restart.
+    ``mounts`` maps a mount path ("/cam1") to an H.264 or H.265 MP4 file. The port is picked
+    once (free port unless given) and kept across :meth:`stop` / :meth:`start`, so a client can
+    reconnect to the same URL after a restart.
     """
 
     def __init__(

@@ -46,6 +46,15 @@ CAMERA = "cam"
 # --- fixtures and helpers ---------------------------------------------------------------------
 
 
+def drain(queue: PacketQueue) -> list[PacketItem]:
+    """The packets left in a consumer queue once its reader has stopped."""
+    items = []
+    while (item := queue.get(0)) is not None:
+        if isinstance(item, PacketItem):
+            items.append(item)
+    return items
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RtspServer]:
     require_rtsp_server()
@@ -392,10 +401,7 @@ def test_small_or_forward_jumps_keep_media_time_continuous(
         wait_until(lambda: reader.status().packets >= 2 * FPS + 5, 6, "packets past the jump")
     finally:
         reader.stop()
-    items = []
-    while (item := queue.get(0)) is not None:
-        if isinstance(item, PacketItem):
-            items.append(item)
+    items = drain(queue)
     times = [item.media_time for item in of_session(items, 1)]
     steps = [b - a for a, b in itertools.pairwise(times)]
     assert all(0.0 < step < 0.5 for step in steps), steps
@@ -417,10 +423,7 @@ def test_stream_without_timestamps_gets_a_steady_clock(short_clip: Path, tmp_pat
         assert reader._thread is not None and reader._thread.is_alive()
     finally:
         reader.stop()
-    items = []
-    while (item := queue.get(0)) is not None:
-        if isinstance(item, PacketItem):
-            items.append(item)
+    items = drain(queue)
     assert all(item.packet.pts is None for item in items)
     steps = [b.media_time - a.media_time for a, b in itertools.pairwise(items)]
     assert steps and all(step > 0 for step in steps), steps

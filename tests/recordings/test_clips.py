@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -12,26 +10,8 @@ from hallwatch.events import Event, EventType
 from hallwatch.store import Store
 from recordings.clips import MAX_EVENT_S, ClipMaker, ClipStore, clip_range
 from recordings.index import SegmentIndex
-from tests.recordings.feed import WALL_BASE, decode_all, demux_items, record
-from tests.support.clips import make_clip
+from tests.recordings.feed import WALL_BASE, decode_all
 from tests.support.wait import wait_until
-
-
-@pytest.fixture(scope="module")
-def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """6 s at 10 fps, a keyframe every second."""
-    return make_clip(tmp_path_factory.mktemp("clips") / "clip.mp4", seconds=6, fps=10, gop=10,
-                     size=(320, 180))  # fmt: skip
-
-
-@pytest.fixture
-def recorded(clip: Path, tmp_path: Path) -> Iterator[tuple[SegmentIndex, ClipStore]]:
-    """Segments [0, 2), [2, 4), [4, 6) s after WALL_BASE; clips under tmp_path/clips."""
-    store = Store(tmp_path / "store.db")
-    index = SegmentIndex(store, tmp_path / "rec")
-    record(list(demux_items(str(clip))), index, segment_s=2.0)
-    yield index, ClipStore(store, tmp_path / "clips")
-    store.close()
 
 
 def add_event(store: Store, start: float, end: float | None) -> Event:

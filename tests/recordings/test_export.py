@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 import logging
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from hallwatch.events import Event, EventType
-from hallwatch.store import Store
 from hallwatch.verify_cli import run_verify
 from recordings.clips import ClipStore, sha256_file
 from recordings.cut import NoFootage
@@ -25,26 +24,9 @@ from recordings.export import (
     verify_export,
 )
 from recordings.index import SegmentIndex
-from tests.recordings.feed import WALL_BASE, decode_all, demux_items, record
-from tests.support.clips import make_clip
+from tests.recordings.feed import WALL_BASE, decode_all
 
 KEY = bytes(range(32))
-
-
-@pytest.fixture(scope="module")
-def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_clip(tmp_path_factory.mktemp("export") / "clip.mp4", seconds=6, fps=10, gop=10,
-                     size=(320, 180))  # fmt: skip
-
-
-@pytest.fixture
-def recorded(clip: Path, tmp_path: Path) -> Iterator[tuple[SegmentIndex, ClipStore]]:
-    """Segments [0, 2), [2, 4), [4, 6) s after WALL_BASE of camera 'cam'."""
-    store = Store(tmp_path / "store.db")
-    index = SegmentIndex(store, tmp_path / "rec")
-    record(list(demux_items(str(clip))), index, segment_s=2.0)
-    yield index, ClipStore(store, tmp_path / "clips")
-    store.close()
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import sys
@@ -9,10 +10,42 @@ from pathlib import Path
 
 import uvicorn
 
-from hallwatch.config import calendar_notices, data_dir_of, load_site
+from analyzers.detector import NanoDetDetector
+from console.app import ConsoleSettings, EvidenceSetup, create_app
+from console.auth import Role, ensure_user
+from hallwatch.config import Site, calendar_notices, data_dir_of, load_site
+from hallwatch.runtime import Runtime
 from hallwatch.store import Store
+from recordings.export import load_or_create_site_key
 
 log = logging.getLogger(__name__)
+
+
+def admin_password(store: Store, reset: bool) -> str | None:
+    """A generated admin password when there is no admin yet (or on reset), else None."""
+    if not reset and store.user("admin") is not None:
+        return None
+    password = ensure_user(store, "admin", Role.ADMIN)
+    store.audit(None, "admin_password_generated", "admin")
+    return password
+
+
+def console_settings(site: Site) -> ConsoleSettings:
+    this_year = dt.date.today().year
+    settings = ConsoleSettings(
+        calendar_notices=calendar_notices(site, [this_year, this_year + 1]),
+        metrics_token=os.environ.get("HALLWATCH_METRICS_TOKEN") or None,
+    )
+    for notice in settings.calendar_notices:
+        log.warning("%s", notice)
+    return settings
+
+
+def evidence_setup(runtime: Runtime, data_dir: Path) -> EvidenceSetup | None:
+    if runtime.recording is None:
+        return None
+    key = load_or_create_site_key(data_dir)
+    return EvidenceSetup(runtime.recording.clips, data_dir / "exports", key)
 
 
 def serve(
@@ -23,41 +56,18 @@ def serve(
     data_dir: Path | None = None,
     reset_admin: bool = False,
 ) -> int:
-    from analyzers.detector import NanoDetDetector
-    from console.app import ConsoleSettings, EvidenceSetup, create_app
-    from console.auth import Role, ensure_user
-    from hallwatch.runtime import Runtime
-    from recordings.export import load_or_create_site_key
-
     site = load_site(config_path)
     data_dir = data_dir or data_dir_of(site, config_path)
     store = Store(data_dir / "hallwatch.db")
-    if reset_admin or store.user("admin") is None:
-        password = ensure_user(store, "admin", Role.ADMIN)
-        store.audit(None, "admin_password_generated", "admin")
-    else:
-        password = None
+    password = admin_password(store, reset_admin)
     detector = NanoDetDetector(
         score_threshold=site.detector.score_threshold, threads=site.detector.threads
     )
     runtime = Runtime(site, config_path, store, detector, data_dir)
-    import datetime as dt
-
-    years = [dt.date.today().year, dt.date.today().year + 1]
-    settings = ConsoleSettings(
-        calendar_notices=calendar_notices(site, years),
-        metrics_token=os.environ.get("HALLWATCH_METRICS_TOKEN") or None,
+    index = None if runtime.recording is None else runtime.recording.index
+    app = create_app(
+        site, store, runtime, console_settings(site), index, evidence_setup(runtime, data_dir)
     )
-    for notice in settings.calendar_notices:
-        log.warning("%s", notice)
-    recording = runtime.recording
-    evidence = None
-    if recording is not None:
-        evidence = EvidenceSetup(
-            recording.clips, data_dir / "exports", load_or_create_site_key(data_dir)
-        )
-    index = None if recording is None else recording.index
-    app = create_app(site, store, runtime, settings, index, evidence)
     runtime.start()
     banner = [f"hallwatch console: http://{host}:{port}/", f"data: {data_dir}"]
     if password is not None:

@@ -19,7 +19,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
@@ -149,6 +149,23 @@ async def create_export(
     except NoFootage as error:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(error)) from None
     return await run_in_threadpool(_export_json, folder)
+
+
+def _list_exports(out_dir: Path, limit: int) -> list[dict[str, Any]]:
+    """Finished exports, newest first (their ids begin with the UTC creation time)."""
+    if not out_dir.is_dir():
+        return []
+    finished = [p.name for p in out_dir.iterdir() if p.is_dir()]  # building ones are hidden
+    names = sorted((n for n in finished if re.match(EXPORT_ID_PATTERN, n)), reverse=True)
+    return [_export_json(out_dir / name) for name in names[:limit]]
+
+
+@router.get("/exports")
+async def list_exports(
+    request: Request, user: InspectorDep, limit: Annotated[int, Query(ge=1, le=500)] = 100
+) -> list[dict[str, Any]]:
+    out_dir, _ = _exports_dir(request)
+    return await run_in_threadpool(_list_exports, out_dir, limit)
 
 
 @router.get("/exports/{export_id}/{name}")

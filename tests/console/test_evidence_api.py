@@ -129,6 +129,9 @@ def test_only_inspectors_and_admins_export(site: Hall) -> None:
     assert [(a["username"], a["details"]["camera"]) for a in audit] == [  # type: ignore[index]
         ("admin", "cam01"), ("inspector", "cam01")]  # fmt: skip
     assert audit[1]["target"] == result["id"]
+    listed = site.client(Role.INSPECTOR).get("/api/exports").json()
+    assert len(listed) == 2 and result["id"] in {item["id"] for item in listed}
+    assert site.client(Role.OPERATOR).get("/api/exports").status_code == 403
 
 
 def test_export_of_an_event_uses_its_clip(site: Hall) -> None:

@@ -41,8 +41,8 @@ class RecordingService:
         self.root = data_dir / site.recording.root
         self.root.mkdir(parents=True, exist_ok=True)
         self.index = SegmentIndex(store, self.root)
-        self.writers: dict[str, SegmentWriter] = {}
         self.clips = ClipStore(store, data_dir / "clips")
+        self.writers: dict[str, SegmentWriter] = {}
         self.clip_maker = ClipMaker(
             self.clips,
             self.index,
@@ -55,6 +55,7 @@ class RecordingService:
             lambda camera_id: retention_policy(site, camera_id),
             self._protected,
             site.recording.sweep_interval_s,
+            clips=self.clips,
         )
 
     def attach(self, camera_id: str, fanout: FanOut) -> None:

@@ -161,6 +161,14 @@ class ClipStore:
         )
         return [_clip(row) for row in rows]
 
+    def delete(self, clip: Clip) -> None:
+        """Remove a clip's file, then its row (evidence is refused: it is never deleted)."""
+        if clip.evidence:
+            raise ValueError(f"clip {clip.id} is evidence and is never deleted")
+        self.path_of(clip).unlink(missing_ok=True)
+        with self.store.transaction() as conn:
+            conn.execute("DELETE FROM clips WHERE id = ? AND evidence = 0", (clip.id,))
+
     def set_evidence(self, clip_id: int, evidence: bool = True) -> None:
         """Mark (or unmark) a clip as evidence: retention never deletes evidence."""
         with self.store.transaction() as conn:

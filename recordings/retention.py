@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from recordings.clips import Clip, ClipStore
 from recordings.index import Segment, SegmentIndex
 
 log = logging.getLogger(__name__)
@@ -145,6 +146,14 @@ def disk_free(path: Path) -> int:
     return shutil.disk_usage(path).free
 
 
+def expired_clips(
+    clips: Iterable[Clip], now: float, event_days: Callable[[str], float]
+) -> list[Clip]:
+    """Clips whose event ended more than the camera's `event_days` ago, except evidence."""
+    return [clip for clip in clips
+            if not clip.evidence and clip.end < now - event_days(clip.camera) * DAY_S]  # fmt: skip
+
+
 class Sweeper:
     """Applies the retention of every camera every `interval_s` seconds, in its own thread.
 
@@ -162,8 +171,10 @@ class Sweeper:
         *,
         free_bytes: Callable[[Path], int] = disk_free,
         clock: Callable[[], float] = time.time,
+        clips: ClipStore | None = None,
     ) -> None:
         self.index = index
+        self.clips = clips
         self.root = root
         self.policy_for_camera = policy_for_camera
         self.protected_intervals = protected_intervals
@@ -196,7 +207,24 @@ class Sweeper:
                 removed += self._sweep_camera(camera)
             except Exception:  # the next camera and the next pass still run
                 log.exception("retention: sweep of camera %s failed", camera)
+        if self.clips is not None:
+            self._sweep_clips(self.clips)
         return removed
+
+    def _sweep_clips(self, clips: ClipStore) -> None:
+        """Event clips live as long as `event_days`; evidence clips forever."""
+        def event_days(camera: str) -> float:
+            return self.policy_for_camera(camera).event_days
+
+        expired = expired_clips(clips.clips(), self.clock(), event_days)
+        for clip in expired:
+            try:
+                clips.delete(clip)
+            except OSError as error:
+                log.warning("retention: clip %s not removed: %s", clip.path, error)
+        if expired:
+            log.info("retention: removed %d event clip(s) older than their event_days",
+                     len(expired))  # fmt: skip
 
     def _sweep_camera(self, camera: str) -> list[Removal]:
         segments = self.index.segments(camera)

@@ -99,3 +99,26 @@ def test_the_thread_cuts_requested_clips(recorded: tuple[SegmentIndex, ClipStore
         clip_maker.stop()
     made = clips.clip_for_event(event.id or 0)
     assert made is not None and decode_all(clips.path_of(made)).counters == list(range(30, 60))
+
+
+def test_retention_removes_old_event_clips_but_never_evidence(
+    recorded: tuple[SegmentIndex, ClipStore],
+) -> None:
+    from recordings.retention import RetentionPolicy, Sweeper, expired_clips
+
+    index, clips = recorded
+    ordinary = clips.cut_event(index, add_event(clips.store, WALL_BASE + 1.0, WALL_BASE + 2.0), 0, 0)
+    kept = clips.cut_event(index, add_event(clips.store, WALL_BASE + 3.0, WALL_BASE + 4.0), 0, 0)
+    clips.set_evidence(kept.id)
+    days_30 = 30 * 86400.0
+    soon, later = WALL_BASE + 10, WALL_BASE + days_30 + 10
+    assert expired_clips(clips.clips(), soon, lambda camera: 30) == []
+    assert [c.id for c in expired_clips(clips.clips(), later, lambda camera: 30)] == [ordinary.id]
+    policy = RetentionPolicy(continuous_days=365, event_days=30)
+    sweeper = Sweeper(index, index.root, lambda camera: policy, lambda camera: [],
+                      clock=lambda: later, clips=clips)  # fmt: skip
+    sweeper.sweep()
+    assert [c.id for c in clips.clips()] == [kept.id]
+    assert not clips.path_of(ordinary).exists() and clips.path_of(kept).exists()
+    with pytest.raises(ValueError, match="evidence"):
+        clips.delete(clips.get(kept.id))

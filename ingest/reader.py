@@ -13,6 +13,7 @@ import logging
 import random
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -151,6 +152,11 @@ class CameraReader:
                 break
             except (av.error.FFmpegError, OSError, ValueError, RuntimeError, StallError) as error:
                 reason = f"{type(error).__name__}: {error}"
+                self._went_offline(redact_text(reason, self.source.location))
+            except Exception as error:  # a bug: log it, but keep the camera's reader alive
+                trace = redact_text(traceback.format_exc(), self.source.location)
+                log.error("camera %s: reader failed:\n%s", self.camera_id, trace)
+                reason = f"internal error {type(error).__name__}: {error}"
                 self._went_offline(redact_text(reason, self.source.location))
             failures = failures_after(self.backoff, failures, time.monotonic() - started)
             delay = backoff_delay(self.backoff, failures - 1, self._random.random())

@@ -95,6 +95,10 @@ class FrameTap:
                     log.debug("camera %s: decode error %s", self.camera_id, error)
                     if self._sampler is not None:
                         self._sampler.resync()  # start again at the next keyframe
+                except Exception:  # a bug must not end analysis of this camera for good
+                    self.decode_errors += 1
+                    log.exception("camera %s: analysis tap failed on a packet", self.camera_id)
+                    self._sampler = None
 
     def _sampler_for(self, info: StreamInfo) -> FrameSampler:
         if self._sampler is None:

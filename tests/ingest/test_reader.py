@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -78,3 +79,30 @@ def test_credentials_never_logged_or_reported(caplog: pytest.LogCaptureFixture) 
     # one warning per change of state, not one per retry
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1
+
+
+def test_unexpected_error_is_logged_redacted_and_retried(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    class Flaky(CameraReader):
+        """Fails once inside the session with an error the reader does not expect."""
+
+        failed = False
+
+        def _open_session(self, container: Any) -> Any:
+            if not Flaky.failed:
+                Flaky.failed = True
+                raise KeyError("rtsp://admin:Pa55word@10.0.0.5/live")
+            return super()._open_session(container)
+
+    clip = make_clip(tmp_path / "clip.mp4", seconds=2, fps=10, size=(320, 180))
+    reader = Flaky("cam", parse_source(str(clip)), backoff=FAST_RETRY)
+    with caplog.at_level(logging.DEBUG):
+        reader.start()
+        try:
+            wait_until(lambda: reader.status().online, 10, "online after the failure")
+        finally:
+            reader.stop()
+    assert reader.status().reconnects == 1
+    assert "reader failed" in caplog.text and "KeyError" in caplog.text
+    assert "Pa55word" not in caplog.text

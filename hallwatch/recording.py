@@ -76,11 +76,20 @@ class RecordingService:
             log.warning("recovered segment %s cut short by a crash", segment.path)
         for segment in report.removed:
             log.warning("removed unreadable segment %s left by a crash", segment.path)
+        self._gap_since_last_run()
         for writer in self.writers.values():
             writer.start()
         self.sweeper.start()
         self.clip_maker.request_missing(time.time() - 86_400)  # clips a restart interrupted
         self.clip_maker.start()
+
+    def _gap_since_last_run(self) -> None:
+        """Nothing was recorded while hallwatch was not running (a crash leaves no gap row):
+        each camera's outage starts where its last segment ends; its first packet ends it."""
+        for camera_id in self.writers:
+            ends = [s.end for s in self.index.segments(camera_id) if s.end is not None]
+            if ends:
+                self.store.open_gap(camera_id, max(ends), "hallwatch not running")
 
     def event_changed(self, event: Event) -> None:
         """Every event gets a clip once it has ended and its post-roll is recorded."""

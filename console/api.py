@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response,
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from console.auth import StoreDep, UserDep, current_user
+from console.auth import StoreDep, UserDep, current_user, problem, unprocessable
 from hallwatch.config import Site
 from hallwatch.store import EventQuery
 from ingest.source import redact_url
@@ -114,10 +114,7 @@ def events(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
     if since is not None and until is not None and until < since:
-        raise HTTPException(
-            422,
-            [{"loc": ["query", "to"], "msg": "'to' must not be before 'from'", "type": "value"}],
-        )
+        raise unprocessable([problem("query", "to", "'to' must not be before 'from'")])
     query = EventQuery(window, camera, type, since, until, limit, offset)
     items, total = store.list_events(query)
     return {"items": [event.to_json() for event in items], "total": total}

@@ -76,9 +76,24 @@ def get_store(request: Request) -> Store:
 StoreDep = Annotated[Store, Depends(get_store)]
 
 
-def current_user(request: Request, store: StoreDep) -> User:
+def session_user(request: Request, store: Store) -> User | None:
+    """The user whose valid session cookie came with `request`, if any."""
     token = request.cookies.get(SESSION_COOKIE)
-    user = store.session_user(token_hash(token), time.time()) if token else None
+    return store.session_user(token_hash(token), time.time()) if token else None
+
+
+def unprocessable(problems: list[dict[str, Any]]) -> HTTPException:
+    """A 422 in FastAPI's own shape, for checks that span several fields."""
+    return HTTPException(422, problems)
+
+
+def problem(where: str, field: str, msg: str, kind: str = "value_error") -> dict[str, Any]:
+    """One field-level problem: `where` is "query" or "body"."""
+    return {"loc": [where, field], "msg": msg, "type": kind}
+
+
+def current_user(request: Request, store: StoreDep) -> User:
+    user = session_user(request, store)
     if user is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "login required")
     return user

@@ -24,7 +24,15 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from console.auth import Role, StoreDep, UserDep, current_user, require_role
+from console.auth import (
+    Role,
+    StoreDep,
+    UserDep,
+    current_user,
+    problem,
+    require_role,
+    unprocessable,
+)
 from hallwatch.config import Site
 from hallwatch.events import Event
 from hallwatch.store import Store, User
@@ -63,7 +71,7 @@ class ExportBody(BaseModel):
 
 
 def _problem(field: str, msg: str, kind: str = "value_error") -> dict[str, Any]:
-    return {"loc": ["body", field], "msg": msg, "type": kind}
+    return problem("body", field, msg, kind)
 
 
 def _range_problems(body: ExportBody, site: Site) -> list[dict[str, Any]]:
@@ -143,7 +151,7 @@ async def create_export(
     else:
         event, problems = await run_in_threadpool(_event_of, body, store)
     if problems:
-        raise HTTPException(422, problems)
+        raise unprocessable(problems)
     try:
         folder = await run_in_threadpool(_export, request, body, event, user)
     except NoFootage as error:

@@ -7,14 +7,13 @@ with a metrics token (for a Prometheus scraper, which cannot log in).
 from __future__ import annotations
 
 import hmac
-import time
 from collections.abc import Iterator
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.responses import PlainTextResponse
 
-from console.auth import SESSION_COOKIE, StoreDep, token_hash
+from console.auth import StoreDep, session_user
 from hallwatch.config import Site
 
 router = APIRouter()
@@ -44,8 +43,7 @@ def metrics_access(request: Request, store: StoreDep) -> None:
     presented = header.removeprefix("Bearer ").encode() if header.startswith("Bearer ") else b""
     if token and presented and hmac.compare_digest(presented, token.encode()):
         return
-    session = request.cookies.get(SESSION_COOKIE)
-    if session and store.session_user(token_hash(session), time.time()) is not None:
+    if session_user(request, store) is not None:
         return
     raise HTTPException(status.HTTP_401_UNAUTHORIZED, "login or metrics token required")
 

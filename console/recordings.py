@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
-from console.auth import StoreDep, UserDep, current_user
+from console.auth import StoreDep, UserDep, current_user, problem, unprocessable
 from recordings.index import Segment, SegmentIndex
 
 router = APIRouter(prefix="/api/recordings", dependencies=[Depends(current_user)])
@@ -55,16 +55,13 @@ def timeline(
 ) -> dict[str, Any]:
     problems = []
     if camera not in {c.id for c in request.app.state.site.cameras}:
-        problems.append({"loc": ["query", "camera"], "msg": f"unknown camera '{camera}'",
-                         "type": "value_error"})  # fmt: skip
+        problems.append(problem("query", "camera", f"unknown camera '{camera}'"))
     if until <= since:
-        problems.append({"loc": ["query", "to"], "msg": "'to' must be after 'from'",
-                         "type": "value_error"})  # fmt: skip
+        problems.append(problem("query", "to", "'to' must be after 'from'"))
     elif until - since > MAX_RANGE_S:
-        problems.append({"loc": ["query", "to"], "msg": "at most 7 days per request",
-                         "type": "value_error"})  # fmt: skip
+        problems.append(problem("query", "to", "at most 7 days per request"))
     if problems:
-        raise HTTPException(422, problems)
+        raise unprocessable(problems)
     segments = index.overlapping(camera, since, until)
     gaps = store.gaps(camera, since, until)
     return {

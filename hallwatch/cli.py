@@ -30,8 +30,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     try:
         site = load_site(path)
     except ConfigError as error:
-        for problem in error.problems:
-            print(problem, file=sys.stderr)
+        print(error, file=sys.stderr)  # one located line per problem
         print(f"{path}: {len(error.problems)} problem(s)", file=sys.stderr)
         return EXIT_INVALID
     print(
@@ -148,8 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.func(args)
     except ConfigError as error:
-        for problem in error.problems:
-            print(problem, file=sys.stderr)
+        print(error, file=sys.stderr)  # one located line per problem
         return EXIT_INVALID
     except KeyboardInterrupt:
         return EXIT_OK

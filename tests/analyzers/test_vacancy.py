@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from analyzers.episodes import Closed, Opened
 from analyzers.vacancy import (
     Transition,
     VacancyClosed,
@@ -81,3 +84,39 @@ def test_state_and_open_since() -> None:
         machine.feed(t, 0, True)
     assert machine.state is WindowState.VACANT
     assert machine.open_since == 2.0
+
+
+def test_transitions_are_the_shared_episode_values() -> None:
+    """The runtime matches vacancy changes and other episodes with the same isinstance checks."""
+    assert VacancyOpened is Opened and VacancyClosed is Closed
+
+
+samples = st.lists(
+    st.tuples(
+        st.floats(min_value=0.0, max_value=5.0, allow_nan=False),
+        st.integers(min_value=0, max_value=3),
+        st.booleans(),
+    ),
+    max_size=60,
+)
+
+
+@given(samples, st.integers(min_value=1, max_value=2))
+def test_transitions_alternate_and_close_what_opened(
+    steps: list[tuple[float, int, bool]], on_duty: int
+) -> None:
+    machine = VacancyMachine(VacancyRule(on_duty, absence_delay_s=2.0, return_delay_s=1.0))
+    t = 0.0
+    opened: VacancyOpened | None = None
+    for dt, staff, in_service in steps:
+        t += dt
+        for change in machine.feed(t, staff, in_service):
+            if isinstance(change, VacancyOpened):
+                assert opened is None and change.detected_at - change.start >= 2.0
+                opened = change
+            else:
+                assert opened is not None and change.start == opened.start
+                assert opened.start <= change.end <= change.detected_at
+                opened = None
+        assert machine.open_since == (None if opened is None else opened.start)
+        assert (machine.state is WindowState.VACANT) == (opened is not None)

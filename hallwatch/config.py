@@ -8,7 +8,6 @@ problems. Every problem is reported at once, each with file, line, key path and 
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -16,51 +15,23 @@ from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import Field, ValidationError, field_validator, model_validator
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from hallwatch.calendar import CalendarSource, calendar_source
+from hallwatch.config_analysis import AnalysisSettings, DetectorSettings, QueueZone, SiteZone
+from hallwatch.config_base import (
+    Ident,
+    Model,
+    Polygon,
+    TimeRange,
+    check_polygon,
+    optional_polygon,
+)
 from hallwatch.yamlloc import line_of
 
 Loc = tuple[str | int, ...]
-
-
-class Model(BaseModel):
-    """Base for every config model: unknown keys are errors, values are immutable."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
-Ident = Annotated[
-    str,
-    Field(pattern=ID_PATTERN, description="Identifier: letters, digits, '_', '.', '-'"),
-]
-
-
-def check_polygon(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    if len(points) < 3:
-        raise ValueError(f"a polygon needs at least 3 points, got {len(points)}")
-    for index, (x, y) in enumerate(points):
-        if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
-            raise ValueError(
-                f"point {index} ({x}, {y}) is outside the frame: coordinates are relative, 0 to 1"
-            )
-    return points
-
-
-Polygon = Annotated[
-    list[tuple[float, float]],
-    Field(description="Polygon as [[x, y], ...] in relative frame coordinates (0–1)"),
-]
 
 
 class CameraKind(StrEnum):
@@ -97,6 +68,9 @@ class Camera(Model):
     event_days: float | None = Field(
         default=None, gt=0, description="Override of recording.event_days for this camera"
     )
+    zones: list[SiteZone] = Field(
+        default=[], description="Tender-site zones with their rules (kind: tender_site only)"
+    )
 
     @field_validator("url", "sub_url")
     @classmethod
@@ -120,49 +94,16 @@ class Window(Model):
     queue_zone: Polygon | None = Field(
         default=None, description="Where customers queue in front of the window (optional)"
     )
+    customer_zone: Polygon | None = Field(
+        default=None,
+        description="Where the customer being served stands or sits at the counter (optional)",
+    )
     staff_on_duty: int = Field(
         default=1, ge=1, le=10, description="Staff expected in the staff zone during service"
     )
 
     _staff_polygon = field_validator("staff_zone")(check_polygon)
-
-    @field_validator("queue_zone")
-    @classmethod
-    def _queue_polygon(
-        cls, value: list[tuple[float, float]] | None
-    ) -> list[tuple[float, float]] | None:
-        return None if value is None else check_polygon(value)
-
-
-TIME_PATTERN = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
-
-
-def _parse_clock(value: Any) -> dt.time:
-    if isinstance(value, dt.time):
-        return value
-    if isinstance(value, int) and 0 <= value < 24 * 60:
-        # YAML 1.1 reads 09:00 as a sexagesimal integer; accept it as minutes.
-        return dt.time(value // 60, value % 60)
-    if isinstance(value, str) and TIME_PATTERN.match(value):
-        hours, minutes = value.split(":")
-        return dt.time(int(hours), int(minutes))
-    raise ValueError(f"expected a time of day as 'HH:MM', got {value!r}")
-
-
-ClockTime = Annotated[dt.time, Field(description="Time of day, 'HH:MM'")]
-
-
-class TimeRange(Model):
-    start: ClockTime = Field(description="Start, 'HH:MM'")
-    end: ClockTime = Field(description="End, 'HH:MM' (after start)")
-
-    _clock = field_validator("start", "end", mode="before")(_parse_clock)
-
-    @model_validator(mode="after")
-    def _ordered(self) -> TimeRange:
-        if self.end <= self.start:
-            raise ValueError(f"end {self.end:%H:%M} must be after start {self.start:%H:%M}")
-        return self
+    _other_polygons = field_validator("queue_zone", "customer_zone")(optional_polygon)
 
 
 class Schedule(Model):
@@ -226,6 +167,27 @@ class Thresholds(Model):
     queue_min_duration_s: float = Field(
         default=120.0, ge=0, le=7200, description="How long the queue must stay that long"
     )
+    queue_clear_delay_s: float = Field(
+        default=30.0, ge=0, le=3600, description="Queue shorter this long ⇒ the build-up ends"
+    )
+    queue_confirm_s: float = Field(
+        default=3.0, ge=0, le=600, description="In the queue zone this long ⇒ counted as queuing"
+    )
+    queue_exit_grace_s: float = Field(
+        default=5.0, ge=0, le=600, description="Out of sight shorter than this keeps one wait"
+    )
+    queue_max_wait_s: float = Field(
+        default=900.0, gt=0, le=86400, description="A person waiting this long ⇒ long_wait event"
+    )
+    intrusion_delay_s: float = Field(
+        default=5.0, ge=0, le=3600, description="Someone in a restricted zone this long ⇒ intrusion"
+    )
+    overcrowd_delay_s: float = Field(
+        default=30.0, ge=0, le=3600, description="Over max_persons this long ⇒ overcrowded"
+    )
+    site_clear_delay_s: float = Field(
+        default=10.0, ge=0, le=3600, description="Condition gone this long ⇒ a zone event ends"
+    )
 
 
 class RecordingSettings(Model):
@@ -259,22 +221,21 @@ class RecordingSettings(Model):
     )
 
 
-class DetectorSettings(Model):
-    score_threshold: float = Field(
-        default=0.3, gt=0, lt=1, description="Minimum person score of the detector"
-    )
-    threads: int = Field(default=1, ge=1, le=64, description="onnxruntime threads")
-
-
 class Site(Model):
     name: str = Field(description="Site name, e.g. 某市政务服务中心")
     data_dir: str = Field(default="./var", description="Store and snapshots, relative to the file")
     halls: list[Hall] = Field(default=[], description="Halls of the site")
     cameras: list[Camera] = Field(description="Cameras")
     windows: list[Window] = Field(default=[], description="Service windows and their zones")
+    queues: list[QueueZone] = Field(
+        default=[], description="Hall queue zones not tied to one window"
+    )
     schedule: Schedule = Field(default=Schedule(), description="Service schedule")
     thresholds: Thresholds = Field(default=Thresholds(), description="Rule thresholds")
     detector: DetectorSettings = Field(default=DetectorSettings(), description="Detector")
+    analysis: AnalysisSettings = Field(
+        default=AnalysisSettings(), description="Crops, batching, motion gate and tracking"
+    )
     recording: RecordingSettings = Field(
         default=RecordingSettings(), description="Continuous recording and retention"
     )
@@ -287,6 +248,9 @@ class Site(Model):
 
     def windows_of(self, camera_id: str) -> list[Window]:
         return [window for window in self.windows if window.camera == camera_id]
+
+    def queues_of(self, camera_id: str) -> list[QueueZone]:
+        return [queue for queue in self.queues if queue.camera == camera_id]
 
 
 # --- cross-field checks: each takes the raw YAML data and returns the problems it finds -----
@@ -311,18 +275,37 @@ def _ids(data: dict[str, Any], section: str) -> set[str]:
     return {str(item["id"]) for _, item in _items(data, section) if "id" in item}
 
 
+def _duplicates(
+    items: Iterable[tuple[Loc, dict[str, Any]]],
+) -> Iterator[Problem]:
+    seen: dict[str, Loc] = {}
+    for loc, item in items:
+        ident = str(item.get("id"))
+        if ident in seen:
+            yield Problem(
+                (*loc, "id"), f"duplicate id '{ident}' (already used by {key_path(seen[ident])})"
+            )
+        else:
+            seen[ident] = loc
+
+
 def check_unique_ids(data: dict[str, Any]) -> Iterator[Problem]:
-    for section in ("halls", "cameras", "windows"):
-        seen: dict[str, int] = {}
-        for index, item in _items(data, section):
-            ident = str(item.get("id"))
-            if ident in seen:
-                yield Problem(
-                    (section, index, "id"),
-                    f"duplicate id '{ident}' (already used by {section}[{seen[ident]}])",
-                )
-            else:
-                seen[ident] = index
+    for section in ("halls", "cameras"):
+        yield from _duplicates(((section, i), item) for i, item in _items(data, section))
+    # window ids also name their queues, so hall queues share their namespace
+    yield from _duplicates(
+        ((section, i), item)
+        for section in ("windows", "queues")
+        for i, item in _items(data, section)
+    )
+    for c, camera in _items(data, "cameras"):
+        zones = camera.get("zones")
+        if isinstance(zones, list):
+            yield from _duplicates(
+                (("cameras", c, "zones", z), zone)
+                for z, zone in enumerate(zones)
+                if isinstance(zone, dict)
+            )
 
 
 def _reference_check(
@@ -347,10 +330,26 @@ def check_camera_halls(data: dict[str, Any]) -> Iterator[Problem]:
     yield from _reference_check(data, "cameras", "hall", "halls")
 
 
+def check_queue_cameras(data: dict[str, Any]) -> Iterator[Problem]:
+    yield from _reference_check(data, "queues", "camera", "cameras")
+
+
+def check_zones_on_tender_cameras(data: dict[str, Any]) -> Iterator[Problem]:
+    for index, camera in _items(data, "cameras"):
+        if camera.get("zones") and camera.get("kind", "window") != "tender_site":
+            yield Problem(
+                ("cameras", index, "zones"),
+                f"camera '{camera.get('id')}' has zones but is not kind: tender_site"
+                " (service windows use windows: and queues:)",
+            )
+
+
 SITE_CHECKS: tuple[Callable[[dict[str, Any]], Iterable[Problem]], ...] = (
     check_unique_ids,
     check_window_cameras,
     check_camera_halls,
+    check_queue_cameras,
+    check_zones_on_tender_cameras,
 )
 
 

@@ -105,6 +105,20 @@ CASES = [
     ("bad id characters", ("  - id: W01", "  - id: W 01"), 16, "windows[0].id", "pattern"),
     ("unknown time zone", ("schedule:\n", "schedule:\n  timezone: Mars/Olympus\n"),
      23, "schedule.timezone", "unknown time zone"),
+    ("zones on a window camera", ("    hall: H1\n", "    hall: H1\n    zones: [{id: Z1, name: 室, zone: [[0, 0], [1, 0], [1, 1]], max_persons: 3}]\n"),
+     9, "cameras[0].zones", "is not kind: tender_site"),
+    ("tender zone without a rule", ("    kind: tender_site", "    kind: tender_site\n    zones: [{id: Z1, name: 室, zone: [[0, 0], [1, 0], [1, 1]]}]"),
+     15, "cameras[1].zones[0]", "needs restricted_hours, max_persons"),
+    ("empty restricted range", ("    kind: tender_site", "    kind: tender_site\n    zones:\n      - {id: Z1, name: 室, zone: [[0, 0], [1, 0], [1, 1]], restricted_hours: [{start: '22:00', end: '22:00'}]}"),
+     16, "cameras[1].zones[0].restricted_hours[0]", "the range is empty"),
+    ("duplicate tender zone", ("    kind: tender_site", "    kind: tender_site\n    zones:\n      - {id: Z1, name: 室, zone: [[0, 0], [1, 0], [1, 1]], max_persons: 2}\n      - {id: Z1, name: 厅, zone: [[0, 0], [1, 0], [1, 1]], max_persons: 9}"),
+     17, "cameras[1].zones[1].id", "duplicate id 'Z1' (already used by cameras[1].zones[0])"),
+    ("yolo without a model file", ("thresholds:\n", "detector:\n  type: yolo\nthresholds:\n"),
+     26, "detector", "needs `model`"),
+    ("queue on an unknown camera", ("schedule:\n", "queues:\n  - {id: Q1, name: 取号机, camera: cam07, zone: [[0, 0], [1, 0], [1, 1]]}\nschedule:\n"),
+     23, "queues[0].camera", "unknown camera 'cam07'"),
+    ("queue id used by a window", ("schedule:\n", "queues:\n  - {id: W01, name: 取号机, camera: cam01, zone: [[0, 0], [1, 0], [1, 1]]}\nschedule:\n"),
+     23, "queues[0].id", "duplicate id 'W01' (already used by windows[0])"),
 ]  # fmt: skip
 
 

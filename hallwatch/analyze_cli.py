@@ -11,7 +11,8 @@ from analyzers.camera import CameraAnalyzer, WindowAnalyzer
 from analyzers.vacancy import VacancyRule
 from analyzers.zones import Zone, parse_polygon
 from hallwatch.analyze import AnalyzeRun, ScheduleClock, file_start_time
-from hallwatch.config import Schedule, Site, check_polygon, load_site
+from hallwatch.config import Schedule, Site, load_site
+from hallwatch.config_base import check_polygon
 from hallwatch.windows import vacancy_rule, window_analyzer
 
 ADHOC_WINDOW = "W01"

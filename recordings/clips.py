@@ -27,7 +27,7 @@ from typing import Any
 
 import av
 
-from hallwatch.config import ID_PATTERN
+from hallwatch.config_base import ID_PATTERN
 from hallwatch.events import Event
 from hallwatch.store import Store
 from recordings.cut import CutResult, NoFootage, cut

@@ -39,7 +39,7 @@ from typing import Any
 
 import av
 
-from hallwatch.config import ID_PATTERN
+from hallwatch.config_base import ID_PATTERN
 from ingest.packets import Item, PacketItem, PacketQueue, SessionEnded, copy_packet
 from recordings.index import Segment, SegmentIndex
 

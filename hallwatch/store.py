@@ -105,6 +105,34 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX clips_camera_start ON clips(camera, start);
     """,
+    # 5: statistics for reports: a window's service state and a queue's length per clock minute
+    # (UNIX seconds of the minute's start), and every finished wait in a queue
+    """
+    CREATE TABLE window_minutes (
+        window TEXT NOT NULL,
+        minute REAL NOT NULL,
+        state TEXT NOT NULL,
+        seconds TEXT NOT NULL,
+        PRIMARY KEY (window, minute)
+    );
+    CREATE TABLE queue_minutes (
+        queue TEXT NOT NULL,
+        minute REAL NOT NULL,
+        mean REAL NOT NULL,
+        maximum REAL NOT NULL,
+        covered_s REAL NOT NULL,
+        PRIMARY KEY (queue, minute)
+    );
+    CREATE TABLE queue_waits (
+        id INTEGER PRIMARY KEY,
+        queue TEXT NOT NULL,
+        track INTEGER NOT NULL,
+        entered REAL NOT NULL,
+        "left" REAL NOT NULL,
+        wait_s REAL NOT NULL
+    );
+    CREATE INDEX queue_waits_queue_entered ON queue_waits(queue, entered);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

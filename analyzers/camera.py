@@ -1,35 +1,49 @@
-"""Per-camera analysis: detect people once per sampled frame, then decide per window."""
+"""Per-camera analysis: motion gate → detector on zone crops → tracker → rules.
+
+The work per sampled frame is split in two so that a worker can batch the detector across
+cameras: `prepare` decides whether the detector must run (the motion gate) and returns the
+crops to run it on; `finish` takes the detections found in those crops (or none, when the gate
+skipped the frame and the previous detections carry forward) and runs the tracker and rules.
+`analyze` does both for one frame with the camera's own detector.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
 
+from analyzers.crops import Region, combine, crop, plan_regions, to_frame
 from analyzers.detections import Detections
-from analyzers.vacancy import Transition, VacancyMachine, VacancyRule, WindowState
-from analyzers.zones import Zone, relative_points
+from analyzers.motion import MotionGate, MotionSpec
+from analyzers.rules import Context, Outputs, People, Rule
+from analyzers.tracker import Tracker, TrackerSettings, Tracks
+from analyzers.zones import relative_points
+
+Image = npt.NDArray[np.uint8]
 
 
 class PersonDetector(Protocol):
-    def detect(self, image_bgr: npt.NDArray[np.uint8]) -> Detections: ...
+    def detect(self, image_bgr: Image) -> Detections: ...
+
+    def detect_batch(self, images: Sequence[Image]) -> list[Detections]: ...
 
 
-@dataclass(frozen=True, slots=True)
-class WindowSample:
-    window: str
-    staff: int
-    state: WindowState
-    queue: int | None = None  # people in the queue zone, when the window has one
-
-
-@dataclass(frozen=True, slots=True)
-class WindowTransition:
-    window: str
-    transition: Transition
+def detect_all(
+    detector: PersonDetector, images: Sequence[Image], max_batch: int
+) -> list[Detections]:
+    """Detections for every image, in order, in inferences of at most `max_batch` images."""
+    if max_batch < 1:
+        raise ValueError(f"max_batch must be at least 1, got {max_batch}")
+    found: list[Detections] = []
+    for start in range(0, len(images), max_batch):
+        found.extend(detector.detect_batch(images[start : start + max_batch]))
+    if len(found) != len(images):
+        raise ValueError(f"the detector gave {len(found)} results for {len(images)} images")
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,56 +51,111 @@ class FrameResult:
     camera: str
     t: float
     detections: Detections
-    windows: tuple[WindowSample, ...]
-    transitions: tuple[WindowTransition, ...]
+    tracks: Tracks
+    outputs: Outputs
+    inferred: bool = True  # False: the motion gate skipped the detector for this frame
 
 
-class WindowAnalyzer:
-    """One service window: counts people whose feet are in the staff zone."""
+@dataclass
+class AnalysisCounters:
+    frames: int = 0
+    inferences: int = 0  # frames the detector ran on
+    skipped: int = 0  # frames the motion gate let through without the detector
+    crops: int = 0  # images given to the detector (one per region per inference)
 
-    def __init__(
-        self, window_id: str, staff_zone: Zone, rule: VacancyRule, queue_zone: Zone | None = None
-    ) -> None:
-        self.window_id = window_id
-        self.staff_zone = staff_zone
-        self.queue_zone = queue_zone
-        self.machine = VacancyMachine(rule)
 
-    @staticmethod
-    def _count(zone: Zone, feet: npt.NDArray[np.float64]) -> int:
-        return int(zone.contains(feet).sum()) if len(feet) else 0
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """What `prepare` decided for one frame: the crops to detect on, or none (skipped)."""
 
-    def update(
-        self, t: float, feet: npt.NDArray[np.float64], in_service: bool
-    ) -> tuple[WindowSample, list[Transition]]:
-        staff = self._count(self.staff_zone, feet)
-        queue = None if self.queue_zone is None else self._count(self.queue_zone, feet)
-        transitions = self.machine.feed(t, staff, in_service)
-        return WindowSample(self.window_id, staff, self.machine.state, queue), transitions
+    t: float
+    width: int
+    height: int
+    crops: tuple[Image, ...] = ()
+    regions: tuple[Region, ...] = ()
+
+    @property
+    def skipped(self) -> bool:
+        return not self.crops
+
+
+@dataclass
+class _Carry:
+    detections: Detections = field(default_factory=Detections.empty)
 
 
 class CameraAnalyzer:
     def __init__(
-        self, camera_id: str, windows: Sequence[WindowAnalyzer], detector: PersonDetector
+        self,
+        camera_id: str,
+        rules: Sequence[Rule],
+        detector: PersonDetector,
+        *,
+        crops: str = "auto",
+        motion: MotionSpec | None = None,
+        tracking: TrackerSettings | None = None,
     ) -> None:
         self.camera_id = camera_id
-        self.windows = list(windows)
+        self.rules = list(rules)
         self.detector = detector
+        zones = [zone for rule in self.rules for zone in rule.zones().values()]
+        self.regions = plan_regions(zones, crops)
+        self.gate = MotionGate(self.regions, motion or MotionSpec(enabled=False))
+        self.tracker = Tracker(tracking or TrackerSettings())
+        self.counters = AnalysisCounters()
+        self._carry = _Carry()
 
-    def analyze(
-        self, image: npt.NDArray[np.uint8], t: float, in_service: bool = True
-    ) -> FrameResult:
-        detections = self.detector.detect(image)
-        return self.decide(image.shape[1], image.shape[0], detections, t, in_service)
+    # --- the two halves ---------------------------------------------------------------------
 
-    def decide(
-        self, width: int, height: int, detections: Detections, t: float, in_service: bool
+    def prepare(self, image: Image, t: float) -> Prepared:
+        height, width = image.shape[:2]
+        self.counters.frames += 1
+        if not self.gate.check(image, t):
+            self.counters.skipped += 1
+            return Prepared(t, width, height)
+        self.gate.inferred(t)
+        self.counters.inferences += 1
+        self.counters.crops += len(self.regions)
+        crops = tuple(crop(image, region) for region in self.regions)
+        return Prepared(t, width, height, crops, tuple(self.regions))
+
+    def finish(self, prepared: Prepared, found: Sequence[Detections], ctx: Context) -> FrameResult:
+        """Run tracker and rules on the detections found in `prepared.crops` (in order)."""
+        if prepared.skipped:
+            detections = self._carry.detections
+        else:
+            if len(found) != len(prepared.regions):
+                raise ValueError(f"{len(found)} results for {len(prepared.regions)} crops")
+            detections = combine(
+                [
+                    to_frame(part, region, prepared.width, prepared.height)
+                    for part, region in zip(found, prepared.regions, strict=True)
+                ]
+            )
+            self._carry.detections = detections
+        return self._decide(prepared.width, prepared.height, detections, ctx, not prepared.skipped)
+
+    def analyze(self, image: Image, ctx: Context) -> FrameResult:
+        """Both halves for one frame with this camera's detector."""
+        prepared = self.prepare(image, ctx.t)
+        found = detect_all(self.detector, prepared.crops, len(prepared.crops) or 1)
+        return self.finish(prepared, found, ctx)
+
+    def flush(self, t: float) -> FrameResult:
+        """End of file or shutdown: every rule closes its episodes and hands over its records."""
+        outputs = Outputs.of([rule.flush(t) for rule in self.rules])
+        return FrameResult(self.camera_id, t, Detections.empty(), Tracks.empty(), outputs, False)
+
+    # --- decisions --------------------------------------------------------------------------
+
+    def _decide(
+        self, width: int, height: int, detections: Detections, ctx: Context, inferred: bool
     ) -> FrameResult:
-        feet = relative_points(detections.bottom_centres(), width, height)
-        samples: list[WindowSample] = []
-        transitions: list[WindowTransition] = []
-        for window in self.windows:
-            sample, changed = window.update(t, feet, in_service)
-            samples.append(sample)
-            transitions.extend(WindowTransition(window.window_id, item) for item in changed)
-        return FrameResult(self.camera_id, t, detections, tuple(samples), tuple(transitions))
+        tracks = self.tracker.update(ctx.t, detections)
+        people = People(
+            relative_points(detections.bottom_centres(), width, height),
+            tracks,
+            relative_points(tracks.feet(), width, height),
+        )
+        outputs = Outputs.of([rule.update(ctx, people) for rule in self.rules])
+        return FrameResult(self.camera_id, ctx.t, detections, tracks, outputs, inferred)

@@ -26,7 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from analyzers.detections import Detections
-from analyzers.detector import nms
+from analyzers.postprocess import nms
 from analyzers.zones import Zone
 
 PERSON_HEIGHT = 0.35  # of the frame height: how far a region reaches above its zone

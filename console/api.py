@@ -61,9 +61,7 @@ def _camera_json(request: Request, site: Site, camera_id: str) -> dict[str, Any]
         "sub_url": None if camera.sub_url is None else redact_url(camera.sub_url),
         "windows": [window.id for window in site.windows_of(camera.id)],
         "status": request.app.state.live.camera_status(camera_id),
-        "live": None
-        if live is None
-        else {"t": live.t, "persons": live.persons, "windows": live.windows},
+        "live": None if live is None else live.to_json(),
     }
 
 

@@ -34,6 +34,14 @@ ANALYSIS_COUNTERS: tuple[tuple[str, str, str], ...] = (
     ("hallwatch_analysis_frames_sampled_total", "frames_sampled", "frames given to analysis"),
     ("hallwatch_analysis_frames_decoded_total", "frames_decoded", "frames decoded for it"),
     ("hallwatch_analysis_decode_errors_total", "decode_errors", "decode errors"),
+    ("hallwatch_analysis_frames_analysed_total", "frames_analysed", "frames the rules saw"),
+    ("hallwatch_analysis_inferences_total", "inferences", "frames the detector ran on"),
+    (
+        "hallwatch_analysis_inferences_skipped_total",
+        "inferences_skipped",
+        "frames the motion gate passed without the detector",
+    ),
+    ("hallwatch_analysis_detector_images_total", "detector_images", "crops given to the detector"),
 )
 
 

@@ -1,9 +1,14 @@
 """`hallwatch analyze`: run the analyzers over a recorded file as fast as the machine allows.
 
 Prints JSON lines on stdout (media time in seconds from the start of the file):
-  {"kind":"sample","t":12.0,"window":"W01","staff":1}
-  {"kind":"event","type":"counter_vacant","window":"W01","start":20.0,"end":22.7}
-This interface is stable: other tools depend on it.
+  {"kind":"sample","t":12.0,"window":"W01","staff":1,"state":"staffed","service":"serving",
+   "queue":3}                                   (queue: a window's queuing people, if it has a zone)
+  {"kind":"sample","t":12.0,"queue_zone":"Q1","queue":4,"longest_wait_s":95.0}   (hall queues)
+  {"kind":"sample","t":12.0,"zone":"Z1","persons":2,"alarms":["intrusion"]}      (tender zones)
+  {"kind":"event","type":"counter_vacant","key":"W01","window":"W01","start":20.0,"end":22.7}
+  {"kind":"wait","queue":"W01","track":7,"entered":3.0,"left":65.0,"wait_s":62.0}
+An event still open when the file ends has "end": null; so has a wait cut by the end ("left"
+is then the last time seen). Fields are only ever added: other tools depend on this.
 """
 
 from __future__ import annotations
@@ -15,14 +20,16 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
+from zoneinfo import ZoneInfo
 
 import av
 
-from analyzers.camera import CameraAnalyzer, FrameResult
-from analyzers.vacancy import VacancyClosed
+from analyzers.camera import CameraAnalyzer, FrameResult, detect_all
+from analyzers.episodes import Closed, EpisodeChange
+from analyzers.queue import Wait
+from analyzers.rules import Context
 from hallwatch.calendar import in_service
 from hallwatch.config import Schedule
-from hallwatch.events import EventType
 from ingest.clock import MediaClock, packet_time
 from ingest.sampler import FrameSampler, Sample
 
@@ -55,8 +62,11 @@ class ScheduleClock:
     schedule: Schedule
     start: dt.datetime
 
-    def in_service(self, t: float) -> bool:
-        return in_service(self.schedule, self.start + dt.timedelta(seconds=t))
+    def context(self, media_t: float, t: float) -> Context:
+        """The context of the sample at media time `t` (seconds from the file's start)."""
+        when = self.start + dt.timedelta(seconds=media_t)
+        local = when.astimezone(ZoneInfo(self.schedule.timezone)).time()
+        return Context(t, in_service(self.schedule, when), local)
 
 
 def file_start_time(path: Path) -> dt.datetime:
@@ -88,26 +98,42 @@ def samples_of(path: Path, fps: float, timings: Timings) -> Iterator[Sample]:
             started = time.perf_counter()
 
 
+def _r(value: float) -> float:
+    return round(value, 3)
+
+
 def result_lines(result: FrameResult, t0: float) -> Iterator[dict[str, Any]]:
-    t = round(result.t - t0, 3)
-    for sample in result.windows:
-        line: dict[str, Any] = {"kind": "sample", "t": t, "window": sample.window}
-        line["staff"] = sample.staff
-        if sample.queue is not None:
-            line["queue"] = sample.queue
-        yield line
-    for item in result.transitions:
-        if isinstance(item.transition, VacancyClosed):
-            yield _event_line(item.window, item.transition.start - t0, item.transition.end - t0)
+    t = _r(result.t - t0)
+    for sample in result.outputs.samples:
+        yield {"kind": "sample", "t": t, **sample.to_json()}
+    for change in result.outputs.changes:
+        if isinstance(change.change, Closed):
+            yield event_line(change, t0, ended=True)
+    for wait in result.outputs.waits:
+        yield wait_line(wait, t0, finished=True)
 
 
-def _event_line(window: str, start: float, end: float | None) -> dict[str, Any]:
+def event_line(change: EpisodeChange, t0: float, ended: bool) -> dict[str, Any]:
+    end = change.change.end if isinstance(change.change, Closed) and ended else None
     return {
         "kind": "event",
-        "type": EventType.COUNTER_VACANT.value,
-        "window": window,
-        "start": round(start, 3),
-        "end": None if end is None else round(end, 3),
+        "type": change.kind,
+        "key": change.key,
+        "window": change.window,
+        "start": _r(change.change.start - t0),
+        "end": None if end is None else _r(end - t0),
+        **{k: v for k, v in change.details.items() if k not in ("start", "end")},
+    }
+
+
+def wait_line(wait: Wait, t0: float, finished: bool) -> dict[str, Any]:
+    return {
+        "kind": "wait",
+        "queue": wait.queue_id,
+        "track": wait.track_id,
+        "entered": _r(wait.entered - t0),
+        "left": _r(wait.left - t0),
+        "wait_s": _r(wait.wait_s) if finished else None,
     }
 
 
@@ -116,29 +142,48 @@ class AnalyzeRun:
     analyzer: CameraAnalyzer
     fps: float
     schedule: ScheduleClock | None = None
+    max_batch: int = 8
     timings: Timings = field(default_factory=Timings)
 
     def run(self, path: Path, out: TextIO, emit_stats: Callable[[dict[str, Any]], None]) -> None:
         begun = time.perf_counter()
         t0: float | None = None
+        last = 0.0
+
+        def write(line: dict[str, Any]) -> None:
+            out.write(json.dumps(line, ensure_ascii=False) + "\n")
+
         for sample in samples_of(path, self.fps, self.timings):
             t0 = sample.t if t0 is None else t0
+            last = sample.t
             self.timings.frames += 1
-            tick = time.perf_counter()
-            detections = self.analyzer.detector.detect(sample.image)
-            tock = time.perf_counter()
-            serving = True if self.schedule is None else self.schedule.in_service(sample.t - t0)
-            height, width = sample.image.shape[:2]
-            result = self.analyzer.decide(width, height, detections, sample.t, serving)
-            self.timings.detect_s += tock - tick
-            self.timings.decide_s += time.perf_counter() - tock
-            for line in result_lines(result, t0):
-                out.write(json.dumps(line, ensure_ascii=False) + "\n")
-        for window in self.analyzer.windows:
-            since = window.machine.open_since
-            if since is not None and t0 is not None:
-                line = _event_line(window.window_id, since - t0, None)
-                out.write(json.dumps(line, ensure_ascii=False) + "\n")
+            for line in result_lines(self._analyze(sample.image, sample.t, t0), t0):
+                write(line)
+        if t0 is not None:
+            self._finish(last, t0, write)
         out.flush()
         self.timings.wall_s = time.perf_counter() - begun
-        emit_stats(self.timings.summary())
+        summary = self.timings.summary()
+        counters = self.analyzer.counters
+        summary.update(inferences=counters.inferences, inferences_skipped=counters.skipped)
+        emit_stats(summary)
+
+    def _analyze(self, image: Any, t: float, t0: float) -> FrameResult:
+        tick = time.perf_counter()
+        prepared = self.analyzer.prepare(image, t)
+        found = detect_all(self.analyzer.detector, prepared.crops, self.max_batch)
+        tock = time.perf_counter()
+        clock = self.schedule
+        ctx = Context(t, True) if clock is None else clock.context(t - t0, t)
+        result = self.analyzer.finish(prepared, found, ctx)
+        self.timings.detect_s += tock - tick
+        self.timings.decide_s += time.perf_counter() - tock
+        return result
+
+    def _finish(self, last: float, t0: float, write: Callable[[dict[str, Any]], None]) -> None:
+        """The file ended: what is still open is reported open (end null)."""
+        final = self.analyzer.flush(last)
+        for change in final.outputs.changes:
+            write(event_line(change, t0, ended=False))
+        for wait in final.outputs.waits:
+            write(wait_line(wait, t0, finished=False))

@@ -6,14 +6,18 @@ import argparse
 import datetime as dt
 import json
 import sys
+from pathlib import Path
 
-from analyzers.camera import CameraAnalyzer, WindowAnalyzer
+from analyzers.camera import CameraAnalyzer, PersonDetector
+from analyzers.queue import QueueAnalyzer
+from analyzers.rules import Rule, WindowRule
 from analyzers.vacancy import VacancyRule
 from analyzers.zones import Zone, parse_polygon
 from hallwatch.analyze import AnalyzeRun, ScheduleClock, file_start_time
-from hallwatch.config import Schedule, Site, load_site
+from hallwatch.config import Camera, Schedule, Site, load_site
+from hallwatch.config_analysis import CropMode
 from hallwatch.config_base import check_polygon
-from hallwatch.windows import vacancy_rule, window_analyzer
+from hallwatch.rules import camera_analyzer, camera_rules, queue_rule
 
 ADHOC_WINDOW = "W01"
 
@@ -29,12 +33,32 @@ def _polygon(text: str, flag: str) -> Zone:
         raise UsageError(f"{flag}: {error}") from error
 
 
-def _rule(args: argparse.Namespace, base: VacancyRule) -> VacancyRule:
-    return VacancyRule(
-        args.staff_on_duty if args.staff_on_duty is not None else base.staff_on_duty,
-        args.absence_delay if args.absence_delay is not None else base.absence_delay_s,
-        args.return_delay if args.return_delay is not None else base.return_delay_s,
+def _overrides(args: argparse.Namespace, site: Site) -> Site:
+    """The site with the command line's thresholds, crop mode and motion gate applied."""
+    limits: dict[str, float] = {}
+    if args.absence_delay is not None:
+        limits["absence_delay_s"] = args.absence_delay
+    if args.return_delay is not None:
+        limits["return_delay_s"] = args.return_delay
+    windows = site.windows
+    if args.staff_on_duty is not None:
+        windows = [w.model_copy(update={"staff_on_duty": args.staff_on_duty}) for w in windows]
+    analysis = site.analysis
+    if args.crops is not None:
+        analysis = analysis.model_copy(update={"crops": CropMode(args.crops)})
+    if args.no_motion_gate:
+        gate = analysis.motion_gate.model_copy(update={"enabled": False})
+        analysis = analysis.model_copy(update={"motion_gate": gate})
+    return site.model_copy(
+        update={
+            "thresholds": site.thresholds.model_copy(update=limits),
+            "windows": windows,
+            "analysis": analysis,
+        }
     )
+
+
+ADHOC_SITE = Site(name="ad hoc", cameras=[Camera(id="file", name="file", url="file.mp4")])
 
 
 def _camera_id(site: Site, wanted: str | None) -> str:
@@ -48,23 +72,30 @@ def _camera_id(site: Site, wanted: str | None) -> str:
     return wanted
 
 
-def windows_from_args(args: argparse.Namespace, site: Site | None) -> list[WindowAnalyzer]:
+def analyzer_from_args(
+    args: argparse.Namespace, site: Site | None, detector: PersonDetector
+) -> CameraAnalyzer:
     if site is None:
         if not args.staff_zone:
             raise UsageError("give --config FILE --camera CAM, or --staff-zone POLYGON")
-        queue = None if args.queue_zone is None else _polygon(args.queue_zone, "--queue-zone")
-        rule = _rule(args, VacancyRule(1, 60.0, 5.0))
-        return [
-            WindowAnalyzer(ADHOC_WINDOW, _polygon(args.staff_zone, "--staff-zone"), rule, queue)
-        ]
-    camera_id = _camera_id(site, args.camera)
-    windows = [
-        window_analyzer(window, _rule(args, vacancy_rule(site, window)))
-        for window in site.windows_of(camera_id)
-    ]
-    if not windows:
-        raise UsageError(f"camera {camera_id} has no windows in the config")
-    return windows
+        adhoc = _overrides(args, ADHOC_SITE)
+        limits = adhoc.thresholds
+        queue = None
+        if args.queue_zone is not None:
+            zone = _polygon(args.queue_zone, "--queue-zone")
+            queue = QueueAnalyzer(ADHOC_WINDOW, zone, queue_rule(adhoc), ADHOC_WINDOW)
+        vacancy = VacancyRule(
+            args.staff_on_duty or 1, limits.absence_delay_s, limits.return_delay_s
+        )
+        staff = _polygon(args.staff_zone, "--staff-zone")
+        rules: list[Rule] = [WindowRule(ADHOC_WINDOW, staff, vacancy, queue)]
+        return camera_analyzer(adhoc, adhoc.cameras[0], detector, rules)
+    camera = site.camera(_camera_id(site, args.camera))
+    site = _overrides(args, site)
+    rules = camera_rules(site, camera)
+    if not rules:
+        raise UsageError(f"camera {camera.id} has no windows, queues or zones in the config")
+    return camera_analyzer(site, camera, detector, rules)
 
 
 def _schedule_clock(args: argparse.Namespace, site: Site | None) -> ScheduleClock | None:
@@ -86,7 +117,8 @@ def _schedule_clock(args: argparse.Namespace, site: Site | None) -> ScheduleCloc
 
 
 def run_analyze(args: argparse.Namespace) -> int:
-    from analyzers.detector import ModelError, NanoDetDetector
+    from analyzers.detector import ModelError
+    from hallwatch.detection import site_detector
 
     try:
         if not args.video.is_file():
@@ -94,17 +126,16 @@ def run_analyze(args: argparse.Namespace) -> int:
         if not 0 < args.fps <= 30:
             raise UsageError("--fps must be above 0 and at most 30")
         site = load_site(args.config) if args.config else None
-        windows = windows_from_args(args, site)
         clock = _schedule_clock(args, site)
-        settings = site.detector if site is not None else None
-        detector = NanoDetDetector(
-            score_threshold=args.score or (settings.score_threshold if settings else 0.3),
-            threads=args.threads or (settings.threads if settings else 1),
+        chosen = site or ADHOC_SITE
+        config_dir = args.config.parent if args.config else Path.cwd()
+        detector = site_detector(
+            chosen.detector, config_dir, score_threshold=args.score, threads=args.threads
         )
-    except (UsageError, ModelError) as error:
+        analyzer = analyzer_from_args(args, site, detector)
+    except (UsageError, ModelError, ValueError) as error:
         print(f"hallwatch analyze: {error}", file=sys.stderr)
         return 2
-    analyzer = CameraAnalyzer(args.camera or "file", windows, detector)
-    run = AnalyzeRun(analyzer, args.fps, clock)
+    run = AnalyzeRun(analyzer, args.fps, clock, (site or ADHOC_SITE).analysis.max_batch)
     run.run(args.video, sys.stdout, lambda stats: print(json.dumps(stats), file=sys.stderr))
     return 0

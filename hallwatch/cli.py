@@ -12,6 +12,7 @@ from importlib import resources
 from pathlib import Path
 
 from hallwatch.config import ConfigError, calendar_notices, data_dir_of, load_site
+from hallwatch.config_analysis import CropMode
 
 log = logging.getLogger("hallwatch")
 
@@ -90,6 +91,12 @@ def add_analyze_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--start-time", help="ISO wall-clock time of the first frame (schedule)")
     parser.add_argument("--threads", type=int, default=None, help="detector threads")
     parser.add_argument("--score", type=float, default=None, help="detector score threshold")
+    parser.add_argument(
+        "--crops", choices=[mode.value for mode in CropMode], help="detector on zone crops or frame"
+    )
+    parser.add_argument(
+        "--no-motion-gate", action="store_true", help="run the detector on every sampled frame"
+    )
 
 
 def cmd_verify_export(args: argparse.Namespace) -> int:

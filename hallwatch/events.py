@@ -8,11 +8,21 @@ from typing import Any
 
 
 class EventType(StrEnum):
+    """Every event type an analyzer raises (the `kind` of its EpisodeChange)."""
+
     COUNTER_VACANT = "counter_vacant"
+    QUEUE_BUILDUP = "queue_buildup"
+    LONG_WAIT = "long_wait"
+    INTRUSION = "intrusion"
+    OVERCROWDED = "overcrowded"
 
 
 EVENT_LABELS_ZH: dict[str, str] = {
     EventType.COUNTER_VACANT: "窗口空岗",
+    EventType.QUEUE_BUILDUP: "排队拥堵",
+    EventType.LONG_WAIT: "等候超时",
+    EventType.INTRUSION: "非开放时段闯入",
+    EventType.OVERCROWDED: "人员超限",
 }
 
 

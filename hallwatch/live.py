@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -14,3 +14,14 @@ class LiveView:
     t: float
     persons: int
     windows: dict[str, dict[str, Any]]
+    queues: dict[str, dict[str, Any]] = field(default_factory=dict)
+    zones: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "t": self.t,
+            "persons": self.persons,
+            "windows": self.windows,
+            "queues": self.queues,
+            "zones": self.zones,
+        }

@@ -32,14 +32,21 @@ class LatestMailbox(Generic[T]):
 
     def get(self, timeout: float | None = None) -> tuple[str, T] | None:
         """Oldest waiting camera's newest frame; None on timeout or when closed."""
+        taken = self.get_many(1, timeout)
+        return taken[0] if taken else None
+
+    def get_many(self, limit: int, timeout: float | None = None) -> list[tuple[str, T]]:
+        """Up to `limit` cameras' newest frames, oldest waiting first: waits for the first one
+        only (so a worker can batch whatever is ready without delaying anyone)."""
         with self._cond:
             if not self._cond.wait_for(lambda: self._slots or self._closed, timeout):
-                return None
-            if not self._slots:
-                return None
-            key, item = self._slots.popitem(last=False)
-            self.delivered[key] = self.delivered.get(key, 0) + 1
-            return key, item
+                return []
+            taken: list[tuple[str, T]] = []
+            while self._slots and len(taken) < limit:
+                key, item = self._slots.popitem(last=False)
+                self.delivered[key] = self.delivered.get(key, 0) + 1
+                taken.append((key, item))
+            return taken
 
     def close(self) -> None:
         with self._cond:

@@ -9,19 +9,22 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from analyzers.camera import CameraAnalyzer, FrameResult, PersonDetector
-from analyzers.vacancy import VacancyClosed, VacancyOpened
+from analyzers.camera import CameraAnalyzer, FrameResult, PersonDetector, detect_all
+from analyzers.episodes import Opened
+from analyzers.rules import Context, QueueSample, WindowSample, ZoneSample
 from hallwatch.annotate import annotate, to_jpeg
 from hallwatch.calendar import in_service
 from hallwatch.config import Site
-from hallwatch.events import Event, EventType
+from hallwatch.events import Event
 from hallwatch.live import LiveView
 from hallwatch.mailbox import LatestMailbox
 from hallwatch.pipeline import CameraPipeline
 from hallwatch.recording import RecordingService
+from hallwatch.rules import camera_analyzer
+from hallwatch.statistics import Statistics, record_outputs
 from hallwatch.store import Store
-from hallwatch.windows import window_analyzers
 from ingest.tap import Frame
 
 log = logging.getLogger(__name__)
@@ -41,10 +44,12 @@ class Runtime:
         self.site = site
         self.store = store
         self.mailbox: LatestMailbox[Frame] = LatestMailbox()
-        self.analyzers = {
-            camera.id: CameraAnalyzer(camera.id, window_analyzers(site, camera.id), detector)
-            for camera in site.cameras
+        self.detector = detector
+        self.statistics = Statistics(store)
+        self.analyzers: dict[str, CameraAnalyzer] = {
+            camera.id: camera_analyzer(site, camera, detector) for camera in site.cameras
         }
+        self._zone = ZoneInfo(site.schedule.timezone)
         self.pipelines = {
             camera.id: CameraPipeline(
                 camera, config_path.parent, self._sink(camera.id), self._outage
@@ -58,7 +63,7 @@ class Runtime:
                 if camera.record:
                     self.recording.attach(camera.id, self.pipelines[camera.id].main.fanout)
         self._live: dict[str, LiveView] = {}
-        self._open_events: dict[str, int] = {}
+        self._open_events: dict[tuple[str, str], int] = {}  # (camera, episode key) -> event
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._worker = threading.Thread(target=self._work, name="analysis", daemon=True)
@@ -92,12 +97,14 @@ class Runtime:
         self.mailbox.close()
         for pipeline in self.pipelines.values():
             pipeline.stop()
+        self._worker.join(10)
+        now = time.time()
+        for camera_id, analyzer in self.analyzers.items():  # close episodes, keep the minutes
+            self.record(camera_id, analyzer.flush(now))
         if self.recording is not None:
             self.recording.stop()
-        now = time.time()
         for camera_id in self.pipelines:  # nothing is recorded until we run again
             self.store.open_gap(camera_id, now, "hallwatch stopped")
-        self._worker.join(10)
 
     # --- views for the console --------------------------------------------------------------
 
@@ -108,6 +115,13 @@ class Runtime:
     def camera_status(self, camera_id: str) -> dict[str, Any]:
         status = self.pipelines[camera_id].status()
         status["analysis"]["dropped_frames"] = self.mailbox.dropped.get(camera_id, 0)
+        counters = self.analyzers[camera_id].counters
+        status["analysis"].update(
+            frames_analysed=counters.frames,
+            inferences=counters.inferences,
+            inferences_skipped=counters.skipped,
+            detector_images=counters.crops,
+        )
         status["recording"] = None if self.recording is None else self.recording.stats(camera_id)
         return status
 
@@ -115,30 +129,60 @@ class Runtime:
 
     def _work(self) -> None:
         while not self._stop.is_set():
-            item = self.mailbox.get(timeout=0.5)
-            if item is None:
-                continue
-            camera_id, frame = item
-            try:
-                self._analyze(camera_id, frame)
-            except Exception:  # keep analysing the other cameras; the error is logged
-                self.analysis_errors += 1
-                log.exception("analysis failed on camera %s", camera_id)
+            batch = self.mailbox.get_many(self.site.analysis.max_batch, timeout=0.5)
+            if batch:
+                self._analyze_batch(batch)
 
-    def _analyze(self, camera_id: str, frame: Frame) -> None:
+    def context(self, wall_time: float) -> Context:
+        when = dt.datetime.fromtimestamp(wall_time, dt.UTC)
+        local = when.astimezone(self._zone).time()
+        return Context(wall_time, in_service(self.site.schedule, when), local)
+
+    def _analyze_batch(self, batch: list[tuple[str, Frame]]) -> None:
+        """One detector pass for every ready camera's crops, then each camera's rules."""
+        prepared = []
+        for camera_id, frame in batch:
+            try:
+                prepared.append(
+                    (
+                        camera_id,
+                        frame,
+                        self.analyzers[camera_id].prepare(frame.image, frame.wall_time),
+                    )
+                )
+            except Exception:  # keep analysing the other cameras; the error is logged
+                self._failed(camera_id)
+        crops = [image for _, _, item in prepared for image in item.crops]
+        try:
+            found = detect_all(self.detector, crops, self.site.analysis.max_batch)
+        except Exception:
+            for camera_id, _, _ in prepared:
+                self._failed(camera_id)
+            return
+        for camera_id, frame, item in prepared:
+            mine, found = found[: len(item.crops)], found[len(item.crops) :]
+            try:
+                result = self.analyzers[camera_id].finish(item, mine, self.context(frame.wall_time))
+                self.record(camera_id, result)
+                self._show(camera_id, frame, result)
+            except Exception:
+                self._failed(camera_id)
+
+    def _failed(self, camera_id: str) -> None:
+        self.analysis_errors += 1
+        log.exception("analysis failed on camera %s", camera_id)
+
+    def _show(self, camera_id: str, frame: Frame, result: FrameResult) -> None:
         analyzer = self.analyzers[camera_id]
-        when = dt.datetime.fromtimestamp(frame.wall_time, dt.UTC)
-        result = analyzer.analyze(
-            frame.image, frame.wall_time, in_service(self.site.schedule, when)
-        )
-        self._record(camera_id, result)
+        samples = result.outputs.samples
         view = LiveView(
-            to_jpeg(annotate(frame.image, result, analyzer.windows)),
+            to_jpeg(annotate(frame.image, result, analyzer.rules)),
             frame.wall_time,
             len(result.detections),
-            {s.window: {"staff": s.staff, "state": s.state.value, "queue": s.queue}
-             for s in result.windows},
-        )  # fmt: skip
+            {s.window: s.to_json() for s in samples if isinstance(s, WindowSample)},
+            {s.queue: s.to_json() for s in samples if isinstance(s, QueueSample)},
+            {s.zone: s.to_json() for s in samples if isinstance(s, ZoneSample)},
+        )
         with self._lock:
             self._live[camera_id] = view
 
@@ -146,28 +190,30 @@ class Runtime:
         if self.recording is not None:
             self.recording.event_changed(event)
 
-    def _record(self, camera_id: str, result: FrameResult) -> None:
+    def record(self, camera_id: str, result: FrameResult) -> None:
         """Events are written to the store before anyone is told about them."""
-        for item in result.transitions:
-            change = item.transition
-            if isinstance(change, VacancyOpened):
+        for item in result.outputs.changes:
+            key = (camera_id, item.key)
+            if isinstance(item.change, Opened):
                 event = self.store.add_event(
                     Event(
-                        type=EventType.COUNTER_VACANT.value,
+                        type=item.kind,
                         camera=camera_id,
                         window=item.window,
-                        start=change.start,
-                        detected_at=change.detected_at,
+                        start=item.change.start,
+                        detected_at=item.change.detected_at,
+                        details=dict(item.details),
                     )
                 )
                 assert event.id is not None
-                self._open_events[item.window] = event.id
+                self._open_events[key] = event.id
                 self._event_changed(event)
-                log.info(
-                    "window %s vacant since %.0f (event %d)", item.window, change.start, event.id
-                )
-            elif isinstance(change, VacancyClosed):
-                event_id = self._open_events.pop(item.window, None)
+                log.info("%s %s since %.0f (event %d)", item.kind, item.key, item.change.start,
+                         event.id)  # fmt: skip
+            else:
+                event_id = self._open_events.pop(key, None)
                 if event_id is not None:
-                    self._event_changed(self.store.end_event(event_id, change.end))
-                    log.info("window %s staffed again (event %d)", item.window, event_id)
+                    ended = self.store.end_event(event_id, item.change.end, dict(item.details))
+                    self._event_changed(ended)
+                    log.info("%s %s ended (event %d)", item.kind, item.key, event_id)
+        record_outputs(self.statistics, result.outputs)

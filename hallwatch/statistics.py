@@ -10,6 +10,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from analyzers.rules import Outputs
 from hallwatch.store import Store
 
 
@@ -112,3 +113,21 @@ class Statistics:
             (queue, since, until),
         )
         return [QueueWait(*tuple(r)) for r in rows]
+
+
+def record_outputs(statistics: Statistics, outputs: Outputs) -> None:
+    """Store the report records one analysed sample completed (usually none)."""
+    if outputs.window_minutes:
+        statistics.add_window_minutes(
+            WindowMinute(m.window, m.minute, {state.value: s for state, s in m.seconds.items()})
+            for m in outputs.window_minutes
+        )
+    if outputs.queue_minutes:
+        statistics.add_queue_minutes(
+            QueueMinute(queue, m.minute, m.mean, m.maximum, m.covered_s)
+            for queue, m in outputs.queue_minutes
+        )
+    if outputs.waits:
+        statistics.add_waits(
+            QueueWait(w.queue_id, w.track_id, w.entered, w.left, w.wait_s) for w in outputs.waits
+        )

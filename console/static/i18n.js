@@ -10,6 +10,9 @@ const MESSAGES = {
     ongoing: "持续中", no_events: "暂无告警", window: "窗口", department: "部门",
     start: "开始", end: "结束", duration: "时长", counter_vacant: "窗口空岗", camera: "摄像机",
     connected: "已连接", disconnected: "连接中断，正在重连…", seconds: "秒",
+    queue_buildup: "排队拥堵", long_wait: "等候超时", intrusion: "非开放时段闯入",
+    overcrowded: "人员超限", service_serving: "办理中", service_staffed: "在岗空闲",
+    service_vacant: "空岗", service_off_duty: "非服务时间",
   },
   en: {
     app_title: "Service hall video supervision", username: "User name", password: "Password",
@@ -21,6 +24,9 @@ const MESSAGES = {
     window: "Window", department: "Department", start: "Start", end: "End", duration: "Duration",
     counter_vacant: "Counter vacant", camera: "Camera", connected: "connected",
     disconnected: "disconnected, retrying…", seconds: "s",
+    queue_buildup: "Queue build-up", long_wait: "Long wait", intrusion: "Intrusion",
+    overcrowded: "Overcrowded", service_serving: "serving", service_staffed: "staffed, idle",
+    service_vacant: "vacant", service_off_duty: "off duty",
   },
 };
 let LANG = localStorage.getItem("hw_lang") === "en" ? "en" : "zh";

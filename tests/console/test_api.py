@@ -231,10 +231,13 @@ def test_metrics_render_counters_and_escapes_labels() -> None:
     from console.metrics import render
 
     text = "\n".join(render({'cam"1': {"online": True, "reconnects": 3, "fps": 25.0,
-                                        "analysis": {"frames_sampled": 7},
+                                        "analysis": {"frames_sampled": 7, "inferences": 5,
+                                                     "inferences_skipped": 2},
                                         "dropped": {"analysis": 2, "recorder": 0}}}))  # fmt: skip
     assert 'hallwatch_camera_up{camera="cam\\"1"} 1' in text
     assert 'hallwatch_camera_reconnects_total{camera="cam\\"1"} 3.0' in text
     assert 'hallwatch_analysis_frames_sampled_total{camera="cam\\"1"} 7.0' in text
+    assert 'hallwatch_analysis_inferences_total{camera="cam\\"1"} 5.0' in text
+    assert 'hallwatch_analysis_inferences_skipped_total{camera="cam\\"1"} 2.0' in text
     assert 'hallwatch_consumer_dropped_total{camera="cam\\"1",consumer="analysis"} 2.0' in text
     assert 'hallwatch_camera_bitrate_bits_per_second{camera="cam\\"1"} NaN' in text

@@ -79,12 +79,22 @@ def test_config_mode_analyses_the_cameras_windows(empty_room: Path, tmp_path: Pa
     samples = [line for line in lines if line["kind"] == "sample"]
     assert {line["window"] for line in samples} == {"W01", "W02"}
     assert len(samples) == 2 * 6  # 1 frame/s over 6 s, two windows
-    assert samples[0] == {"kind": "sample", "t": 0.0, "window": "W01", "staff": 0, "queue": 0}
+    assert samples[0] == {
+        "kind": "sample",
+        "t": 0.0,
+        "window": "W01",
+        "staff": 0,
+        "queue": 0,
+        "state": "staffed",  # no counter_vacant event yet: the absence delay is running
+        "service": "vacant",  # but this sample shows nobody at the counter
+    }
     assert "queue" not in samples[1]  # W02 has no queue zone
     events = [line for line in lines if line["kind"] == "event"]
     assert events == [
-        {"kind": "event", "type": "counter_vacant", "window": "W01", "start": 0.0, "end": None},
-        {"kind": "event", "type": "counter_vacant", "window": "W02", "start": 0.0, "end": None},
+        {"kind": "event", "type": "counter_vacant", "key": "W01", "window": "W01", "start": 0.0,
+         "end": None, "staff_on_duty": 1},
+        {"kind": "event", "type": "counter_vacant", "key": "W02", "window": "W02", "start": 0.0,
+         "end": None, "staff_on_duty": 2},
     ]
 
 

@@ -30,3 +30,13 @@ def test_get_wakes_on_put_and_close() -> None:
     assert box.get(2.0) == ("cam", 1)
     threading.Timer(0.05, box.close).start()
     assert box.get(2.0) is None
+
+
+def test_get_many_takes_what_is_ready_oldest_first() -> None:
+    box: LatestMailbox[int] = LatestMailbox()
+    assert box.get_many(4, timeout=0.01) == []
+    for key, value in (("a", 1), ("b", 2), ("a", 3), ("c", 4)):
+        box.put(key, value)
+    assert box.get_many(2) == [("b", 2), ("a", 3)]
+    assert box.get_many(8) == [("c", 4)]
+    assert box.delivered == {"a": 1, "b": 1, "c": 1} and box.dropped == {"a": 1}

@@ -9,7 +9,7 @@ skipped the frame and the previous detections carry forward) and runs the tracke
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -62,6 +62,7 @@ class AnalysisCounters:
     inferences: int = 0  # frames the detector ran on
     skipped: int = 0  # frames the motion gate let through without the detector
     crops: int = 0  # images given to the detector (one per region per inference)
+    stale: int = 0  # frames older than one already analysed (a clock step back): dropped
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,10 +105,22 @@ class CameraAnalyzer:
         self.tracker = Tracker(tracking or TrackerSettings())
         self.counters = AnalysisCounters()
         self._carry = _Carry()
+        self._last_t: float | None = None
+
+    def accepts(self, t: float) -> bool:
+        """False (and counted) for a frame older than the last one analysed: the tracker and
+        the rules need time to move forward, so such a frame is dropped."""
+        if self._last_t is not None and t < self._last_t:
+            self.counters.stale += 1
+            return False
+        return True
 
     # --- the two halves ---------------------------------------------------------------------
 
     def prepare(self, image: Image, t: float) -> Prepared:
+        if not self.accepts(t):
+            raise ValueError(f"camera {self.camera_id}: frame at {t} is older than {self._last_t}")
+        self._last_t = t
         height, width = image.shape[:2]
         self.counters.frames += 1
         if not self.gate.check(image, t):
@@ -159,3 +172,48 @@ class CameraAnalyzer:
         )
         outputs = Outputs.of([rule.update(ctx, people) for rule in self.rules])
         return FrameResult(self.camera_id, ctx.t, detections, tracks, outputs, inferred)
+
+
+@dataclass(frozen=True, slots=True)
+class BatchItem:
+    """One camera's sampled frame waiting for analysis."""
+
+    analyzer: CameraAnalyzer
+    image: Image
+    ctx: Context
+
+
+def analyze_batch(
+    items: Sequence[BatchItem],
+    detector: PersonDetector,
+    max_batch: int,
+    on_error: Callable[[str], None],
+) -> list[tuple[BatchItem, FrameResult]]:
+    """Analyse several cameras' frames with one detector pass over all their crops.
+
+    A camera whose own step fails is reported to `on_error` (called inside the `except`, so it
+    can log the traceback) and left out; the others go on. A detector failure fails them all.
+    """
+    prepared: list[tuple[BatchItem, Prepared]] = []
+    for item in items:
+        if not item.analyzer.accepts(item.ctx.t):
+            continue
+        try:
+            prepared.append((item, item.analyzer.prepare(item.image, item.ctx.t)))
+        except Exception:  # the other cameras go on; the caller logs it
+            on_error(item.analyzer.camera_id)
+    crops = [image for _, ready in prepared for image in ready.crops]
+    try:
+        found = detect_all(detector, crops, max_batch)
+    except Exception:
+        for item, _ in prepared:
+            on_error(item.analyzer.camera_id)
+        return []
+    results: list[tuple[BatchItem, FrameResult]] = []
+    for item, ready in prepared:
+        mine, found = found[: len(ready.crops)], found[len(ready.crops) :]
+        try:
+            results.append((item, item.analyzer.finish(ready, mine, item.ctx)))
+        except Exception:
+            on_error(item.analyzer.camera_id)
+    return results

@@ -11,7 +11,13 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from analyzers.camera import CameraAnalyzer, FrameResult, PersonDetector, detect_all
+from analyzers.camera import (
+    BatchItem,
+    CameraAnalyzer,
+    FrameResult,
+    PersonDetector,
+    analyze_batch,
+)
 from analyzers.episodes import Opened
 from analyzers.rules import Context, QueueSample, WindowSample, ZoneSample
 from hallwatch.annotate import annotate, to_jpeg
@@ -140,32 +146,18 @@ class Runtime:
 
     def _analyze_batch(self, batch: list[tuple[str, Frame]]) -> None:
         """One detector pass for every ready camera's crops, then each camera's rules."""
-        prepared = []
-        for camera_id, frame in batch:
+        items = [
+            BatchItem(self.analyzers[camera_id], frame.image, self.context(frame.wall_time))
+            for camera_id, frame in batch
+        ]
+        frames = {camera_id: frame for camera_id, frame in batch}
+        done = analyze_batch(items, self.detector, self.site.analysis.max_batch, self._failed)
+        for item, result in done:
+            camera_id = item.analyzer.camera_id
             try:
-                prepared.append(
-                    (
-                        camera_id,
-                        frame,
-                        self.analyzers[camera_id].prepare(frame.image, frame.wall_time),
-                    )
-                )
-            except Exception:  # keep analysing the other cameras; the error is logged
-                self._failed(camera_id)
-        crops = [image for _, _, item in prepared for image in item.crops]
-        try:
-            found = detect_all(self.detector, crops, self.site.analysis.max_batch)
-        except Exception:
-            for camera_id, _, _ in prepared:
-                self._failed(camera_id)
-            return
-        for camera_id, frame, item in prepared:
-            mine, found = found[: len(item.crops)], found[len(item.crops) :]
-            try:
-                result = self.analyzers[camera_id].finish(item, mine, self.context(frame.wall_time))
                 self.record(camera_id, result)
-                self._show(camera_id, frame, result)
-            except Exception:
+                self._show(camera_id, frames[camera_id], result)
+            except Exception:  # keep analysing the other cameras; the error is logged
                 self._failed(camera_id)
 
     def _failed(self, camera_id: str) -> None:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from analyzers.camera import CameraAnalyzer, Prepared, detect_all
+from analyzers.camera import BatchItem, CameraAnalyzer, Prepared, analyze_batch, detect_all
 from analyzers.detections import Detections
 from analyzers.episodes import Closed, Opened
 from analyzers.motion import MotionSpec
@@ -138,3 +138,29 @@ def test_detect_all_batches(images: int, batch: int, calls: int) -> None:
 def test_detect_all_rejects_a_zero_batch() -> None:
     with pytest.raises(ValueError, match="max_batch"):
         detect_all(Scripted(), [scene()], 0)
+
+
+def test_a_frame_from_the_past_is_dropped_and_counted() -> None:
+    detector = Scripted()
+    analyzer = camera(detector)
+    batch = [BatchItem(analyzer, scene(), Context(10.0, True))]
+    assert len(analyze_batch(batch, detector, 4, lambda camera: None)) == 1
+    late = [BatchItem(analyzer, scene(), Context(9.0, True))]
+    assert analyze_batch(late, detector, 4, lambda camera: None) == []
+    assert analyzer.counters.stale == 1 and detector.calls == 1
+    with pytest.raises(ValueError, match="older than"):
+        analyzer.prepare(scene(), 9.5)
+
+
+def test_one_failing_camera_does_not_stop_the_batch() -> None:
+    detector = Scripted()
+    good, bad = camera(detector), camera(detector)
+    failed: list[str] = []
+    bad.camera_id = "broken"
+    items = [
+        BatchItem(bad, None, Context(1.0, True)),  # type: ignore[arg-type]  # no image at all
+        BatchItem(good, scene(), Context(1.0, True)),
+    ]
+    done = analyze_batch(items, detector, 4, failed.append)
+    assert [item.analyzer for item, _ in done] == [good]
+    assert failed == ["broken"]

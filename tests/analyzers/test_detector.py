@@ -1,4 +1,4 @@
-"""Person detector: the embedded NanoDet-g model on real photos and footage, and its helpers."""
+"""Person detector: the embedded NanoDet-g model on real photos and footage, and its decoder."""
 
 from __future__ import annotations
 
@@ -13,19 +13,14 @@ from skimage import data
 from analyzers.detections import Detections
 from analyzers.detector import (
     DEFAULT_MODEL_PATH,
-    INPUT_SIZE,
-    MEAN_BGR,
-    REG_BINS,
-    STD_BGR,
+    DetectorSpec,
     ModelError,
     NanoDetDetector,
-    decode_level,
-    letterbox,
-    nms,
+    build_detector,
 )
-
-REPO = Path(__file__).resolve().parents[2]
-FOOTAGE = REPO / ".." / "shared" / "data" / "intel_one_by_one" / "one-by-one-person-detection.mp4"
+from analyzers.nanodet import INPUT_SIZE, REG_BINS, STRIDES, decode_level
+from tests.footage import footage
+from tests.support.onnx_models import FakeOutput, constant_model, identity_model
 
 Image = npt.NDArray[np.uint8]
 
@@ -116,17 +111,24 @@ def test_detect_rejects_what_is_not_a_bgr_image(
 # --- real footage (shared/, skipped when absent) -----------------------------------------------
 
 
-def footage_frame(index: int) -> Image:
-    if not FOOTAGE.is_file():
-        pytest.skip(f"shared footage not present: {FOOTAGE}")
+def footage_frames(*indices: int) -> list[Image]:
+    path = footage("intel_one_by_one", "one-by-one-person-detection.mp4")
     import av
 
-    with av.open(str(FOOTAGE)) as container:
+    wanted = set(indices)
+    found: dict[int, Image] = {}
+    with av.open(str(path)) as container:
         frames: Iterator[av.VideoFrame] = container.decode(video=0)
         for number, frame in enumerate(frames):
-            if number == index:
-                return np.asarray(frame.to_ndarray(format="bgr24"), dtype=np.uint8)
-    raise AssertionError(f"{FOOTAGE} has fewer than {index + 1} frames")
+            if number in wanted:
+                found[number] = np.asarray(frame.to_ndarray(format="bgr24"), dtype=np.uint8)
+            if len(found) == len(wanted):
+                return [found[index] for index in indices]
+    raise AssertionError(f"{path} has fewer than {max(indices) + 1} frames")
+
+
+def footage_frame(index: int) -> Image:
+    return footage_frames(index)[0]
 
 
 def test_footage_person_at_the_table_is_found(detector: NanoDetDetector) -> None:
@@ -139,74 +141,47 @@ def test_footage_empty_room_has_nobody(detector: NanoDetDetector) -> None:
     assert len(detector.detect(footage_frame(10))) == 0  # 1 s in: the room is empty
 
 
-# --- letterbox ---------------------------------------------------------------------------------
+def test_footage_batch_matches_frame_by_frame(detector: NanoDetDetector) -> None:
+    frames = footage_frames(10, 100, 150, 300, 450)
+    batched = detector.detect_batch(frames)
+    assert [len(found) for found in batched][:2] == [0, 1]
+    for frame, found in zip(frames, batched, strict=True):
+        alone = detector.detect(frame)
+        assert len(alone) == len(found)
+        np.testing.assert_allclose(found.boxes, alone.boxes, atol=0.05)
+        np.testing.assert_allclose(found.scores, alone.scores, atol=1e-4)
 
 
-@pytest.mark.parametrize(
-    ("height", "width", "scale", "pad"),
-    [
-        (416, 416, 1.0, (0, 0)),
-        (512, 512, 416 / 512, (0, 0)),
-        (432, 768, 416 / 768, (0, 91)),  # 768×432 → 416×234, 182 rows of padding split 91/91
-        (300, 100, 416 / 300, (138, 0)),  # 100×300 → 139×416
-        (100, 1000, 416 / 1000, (0, 187)),  # 1000×100 → 416×42
-        (208, 208, 2.0, (0, 0)),  # upscaled
-    ],
-)
-def test_letterbox_scale_and_padding(
-    height: int, width: int, scale: float, pad: tuple[int, int]
-) -> None:
-    image = np.full((height, width, 3), 200, dtype=np.uint8)
-    tensor, got_scale, got_pad = letterbox(image, INPUT_SIZE)
-    assert tensor.shape == (1, 3, INPUT_SIZE, INPUT_SIZE)
-    assert tensor.dtype == np.float32 and tensor.flags.c_contiguous
-    assert got_scale == pytest.approx(scale)
-    assert got_pad == pad
-    left, top = pad
-    zero = (-MEAN_BGR / STD_BGR).reshape(3)
-    filled = (200 - MEAN_BGR) / STD_BGR
-    if left:  # padding columns hold normalised zero pixels, the image normalised 200s
-        np.testing.assert_allclose(tensor[0, :, 200, left - 1], zero, rtol=1e-6)
-        np.testing.assert_allclose(tensor[0, :, 200, INPUT_SIZE - left], zero, rtol=1e-6)
-    if top:
-        np.testing.assert_allclose(tensor[0, :, top - 1, 200], zero, rtol=1e-6)
-        np.testing.assert_allclose(tensor[0, :, INPUT_SIZE - top, 200], zero, rtol=1e-6)
-    np.testing.assert_allclose(tensor[0, :, top, left], filled, rtol=1e-6)
-    new_w, new_h = round(width * scale), round(height * scale)
-    np.testing.assert_allclose(tensor[0, :, top + new_h - 1, left + new_w - 1], filled, rtol=1e-6)
-    image_columns = np.flatnonzero(np.abs(tensor[0, 0, top] - zero[0]) > 1e-3)
-    assert (image_columns[0], image_columns[-1] + 1) == (left, left + new_w)
+# --- batches -----------------------------------------------------------------------------------
 
 
-def test_letterbox_keeps_bgr_channel_order() -> None:
-    image = np.zeros((50, 50, 3), dtype=np.uint8)
-    image[..., 0] = 255  # pure blue in BGR
-    tensor, _, _ = letterbox(image, INPUT_SIZE)
-    centre = tensor[0, :, 208, 208]
-    np.testing.assert_allclose(centre, (np.array([255, 0, 0]) - MEAN_BGR) / STD_BGR, rtol=1e-6)
+def test_embedded_model_has_a_dynamic_batch(detector: NanoDetDetector) -> None:
+    assert detector.max_batch is None
+    assert detector.input_size == (INPUT_SIZE, INPUT_SIZE)
+    assert detector.name == "nanodet:nanodet-g.onnx"
 
 
-@pytest.mark.parametrize(
-    ("height", "width", "square"),
-    [(432, 768, (300, 100, 420, 260)), (300, 100, (20, 40, 80, 200)), (600, 600, (0, 0, 90, 30))],
-)
-def test_letterbox_inverse_maps_back_to_image_pixels(
-    height: int, width: int, square: tuple[int, int, int, int]
-) -> None:
-    x1, y1, x2, y2 = square
-    image = np.zeros((height, width, 3), dtype=np.uint8)
-    image[y1:y2, x1:x2] = 255
-    tensor, scale, (left, top) = letterbox(image, INPUT_SIZE)
-    bright = tensor[0, 0] > 0.0  # blue channel above its mean
-    rows = np.flatnonzero(bright.any(axis=1))
-    cols = np.flatnonzero(bright.any(axis=0))
-    back = (
-        (cols[0] - left) / scale,
-        (rows[0] - top) / scale,
-        (cols[-1] + 1 - left) / scale,
-        (rows[-1] + 1 - top) / scale,
-    )
-    np.testing.assert_allclose(back, square, atol=2 / scale + 1)
+def test_batch_of_photos_of_different_sizes_matches_one_by_one(detector: NanoDetDetector) -> None:
+    images = [
+        bgr(photo("astronaut")),
+        gray_to_bgr(photo("camera")),
+        bgr(photo("coffee")),  # 400×600, nobody
+        np.ascontiguousarray(bgr(photo("astronaut"))[:, :300]),  # a crop: her left part
+    ]
+    batched = detector.detect_batch(images)
+    assert [len(found) for found in batched] == [1, 1, 0, 1]
+    for image, found in zip(images, batched, strict=True):
+        alone = detector.detect(image)
+        np.testing.assert_allclose(found.boxes, alone.boxes, atol=0.05)
+        np.testing.assert_allclose(found.scores, alone.scores, atol=1e-4)
+    assert detector.detect_batch([]) == []
+
+
+def test_registry_builds_the_embedded_model_by_default() -> None:
+    built = build_detector(DetectorSpec())
+    assert built.name == "nanodet:nanodet-g.onnx" and built.max_batch is None
+    found = built.detect(bgr(photo("astronaut")))
+    assert len(found) == 1 and found.scores[0] > 0.5
 
 
 # --- decode_level ------------------------------------------------------------------------------
@@ -261,40 +236,6 @@ def test_decode_level_keeps_only_cells_at_or_above_threshold() -> None:
     assert empty_boxes.shape == (0, 4) and empty_scores.shape == (0,)
 
 
-# --- nms ---------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("boxes", "scores", "iou", "keep"),
-    [
-        ([], [], 0.45, []),
-        ([(0, 0, 10, 10)], [0.5], 0.45, [0]),
-        ([(0, 0, 10, 10), (0, 0, 10, 10)], [0.4, 0.8], 0.45, [1]),  # duplicates: best wins
-        ([(0, 0, 10, 10), (20, 20, 30, 30)], [0.4, 0.8], 0.45, [1, 0]),  # disjoint, best first
-        ([(0, 0, 10, 10), (5, 0, 15, 10)], [0.9, 0.8], 0.45, [0, 1]),  # IoU 1/3 stays
-        ([(0, 0, 10, 10), (5, 0, 15, 10)], [0.9, 0.8], 0.3, [0]),  # IoU 1/3 goes
-        ([(0, 0, 10, 10), (2, 0, 12, 10)], [0.9, 0.8], 0.45, [0]),  # IoU 2/3 goes
-        (  # a chain: b overlaps a and c; a suppresses b, so c survives
-            [(0, 0, 10, 10), (4, 0, 14, 10), (8, 0, 18, 10)],
-            [0.9, 0.8, 0.7],
-            0.3,
-            [0, 2],
-        ),
-        ([(0, 0, 0, 0), (0, 0, 0, 0)], [0.5, 0.6], 0.45, [1, 0]),  # degenerate: no overlap
-    ],
-)
-def test_nms(
-    boxes: list[tuple[float, float, float, float]],
-    scores: list[float],
-    iou: float,
-    keep: list[int],
-) -> None:
-    got = nms(
-        np.array(boxes, dtype=np.float32).reshape(-1, 4), np.array(scores, dtype=np.float32), iou
-    )
-    assert got.tolist() == keep
-
-
 # --- Detections --------------------------------------------------------------------------------
 
 
@@ -317,68 +258,80 @@ def test_detections_helpers() -> None:
 
 def test_missing_model_file_is_a_model_error(tmp_path: Path) -> None:
     missing = tmp_path / "nowhere.onnx"
-    with pytest.raises(ModelError, match=r"nowhere\.onnx.*no such file.*\[1, 3, 416, 416\]"):
+    with pytest.raises(
+        ModelError, match=r"nowhere\.onnx: no such file; expected .*\[1 or batch, 3, 416, 416\]"
+    ):
         NanoDetDetector(missing)
 
 
 def test_bogus_model_file_is_a_model_error(tmp_path: Path) -> None:
     bogus = tmp_path / "bogus.onnx"
     bogus.write_bytes(b"this is not an ONNX model\n" * 10)
-    with pytest.raises(ModelError, match=r"bogus\.onnx.*not a loadable ONNX model.*expected"):
+    with pytest.raises(ModelError, match=r"bogus\.onnx: not a loadable ONNX model.*; expected"):
         NanoDetDetector(bogus)
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
-def _field(number: int, payload: bytes | int) -> bytes:
-    """One protobuf field: a varint for an int, length-delimited for bytes."""
-    if isinstance(payload, int):
-        return _varint(number << 3) + _varint(payload)
-    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
-
-
-def _value_info(name: str, shape: tuple[int, ...]) -> bytes:
-    dims = b"".join(_field(1, _field(1, size)) for size in shape)
-    tensor_type = _field(1, 1) + _field(2, dims)  # elem_type FLOAT, shape
-    return _field(1, name.encode()) + _field(2, _field(1, tensor_type))
-
-
-def identity_model(shape: tuple[int, ...]) -> bytes:
-    """A minimal valid ONNX model (Identity, opset 13) from `x` to `y` of the given shape."""
-    node = _field(1, b"x") + _field(2, b"y") + _field(3, b"id") + _field(4, b"Identity")
-    graph = (
-        _field(1, node)
-        + _field(2, b"g")
-        + _field(11, _value_info("x", shape))
-        + _field(12, _value_info("y", shape))
-    )
-    return _field(1, 8) + _field(7, graph) + _field(8, _field(2, 13))
 
 
 @pytest.mark.parametrize(
     ("shape", "complaint"),
     [
-        ((1, 3, 416, 416), r"output y is tensor\(float\) \[1, 3, 416, 416\]"),
-        ((1, 3, 320, 320), r"input x is tensor\(float\) \[1, 3, 320, 320\]"),
+        ((1, 3, 416, 416), r"output y is float32 \[1, 3, 416, 416\]"),
+        ((1, 1, 416, 416), r"input x is tensor\(float\) \[1, 1, 416, 416\]"),
+        ((1, 3, 416), r"input x is tensor\(float\) \[1, 3, 416\]"),
     ],
 )
 def test_unexpected_layout_is_a_model_error(
     tmp_path: Path, shape: tuple[int, ...], complaint: str
 ) -> None:
-    model = tmp_path / "identity.onnx"
-    model.write_bytes(identity_model(shape))
+    model = identity_model(tmp_path / "identity.onnx", shape)
     with pytest.raises(ModelError, match=rf"identity\.onnx: {complaint}; expected one float32"):
         NanoDetDetector(model)
+
+
+def nanodet_outputs(size: int, classes: int = 80) -> list[FakeOutput]:
+    """Score and box outputs of a NanoDet for a size×size input, all zero."""
+    outputs: list[FakeOutput] = []
+    for stride in STRIDES:
+        cells = (size // stride) ** 2
+        outputs.append(FakeOutput(f"scores{stride}", np.zeros((cells, classes), np.float32)))
+        outputs.append(FakeOutput(f"boxes{stride}", np.zeros((cells, 4 * REG_BINS), np.float32)))
+    return outputs
+
+
+def test_outputs_for_another_input_size_are_a_model_error(tmp_path: Path) -> None:
+    model = constant_model(tmp_path / "m.onnx", (1, 3, 320, 320), nanodet_outputs(416))
+    with pytest.raises(
+        ModelError,
+        match=r"m\.onnx: no score and box outputs for stride 8 among scores8 \[2704, 80\], .*"
+        r"\(80 classes: the default COCO labels\); expected one float32 input "
+        r"\[1 or batch, 3, 320, 320\]",
+    ):
+        NanoDetDetector(model)
+
+
+def test_nanodet_of_another_size_and_labels_is_read(tmp_path: Path) -> None:
+    """A 320 NanoDet with two classes: its grids follow its input, its person is label 1."""
+    outputs = nanodet_outputs(320, classes=2)
+    scores = outputs[0].values.copy()  # stride 8, 40×40 cells
+    scores[5 * 40 + 7] = (0.9, 0.6)  # cell (7, 5): "cat" 0.9, "person" 0.6
+    regression = np.full((1600, 4, REG_BINS), -50.0, dtype=np.float32)
+    regression[:, :, 2] = 50.0  # every side 2 strides away
+    outputs[0] = FakeOutput("scores8", scores)
+    outputs[1] = FakeOutput("boxes8", regression.reshape(1600, 4 * REG_BINS))
+    model = constant_model(tmp_path / "small.onnx", ("batch", 3, 320, 320), outputs)
+    spec = DetectorSpec("nanodet", model, labels=("cat", "person"), score_threshold=0.5)
+    detector = build_detector(spec)
+    assert detector.input_size == (320, 320) and detector.max_batch is None
+    found = detector.detect(np.zeros((320, 320, 3), dtype=np.uint8))
+    centre = (7.5 * 8, 5.5 * 8)
+    np.testing.assert_allclose(
+        found.boxes, [(centre[0] - 16, centre[1] - 16, centre[0] + 16, centre[1] + 16)], atol=1e-3
+    )
+    np.testing.assert_allclose(found.scores, [0.6], atol=1e-6)
+
+
+def test_requested_size_must_match_a_fixed_input(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match=r"input_size 320 asked of a model whose input is 416×416"):
+        build_detector(DetectorSpec("nanodet", DEFAULT_MODEL_PATH, input_size=320))
 
 
 @pytest.mark.parametrize(

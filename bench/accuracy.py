@@ -532,6 +532,9 @@ def run_analyze(video: Path, site: Path, settings: Settings) -> AnalyzeOutput:
 def score_clip(labels: ClipLabels, site: Site, output: AnalyzeOutput) -> ClipResult:
     """Scores of one analyze run against the clip's labels (pure)."""
     detected = sample_counts(output.samples, labels.select, labels.field)
+    if output.samples and not detected:
+        wanted = " ".join(f"{key}={value}" for key, value in labels.select)
+        raise HarnessError(f"no sample line has {wanted} and a count in '{labels.field}'")
     pairs = pair_samples(detected, labels.counts)
     clip_end = max([labels.counts[-1].t, *(sample.t for sample in detected)])
     events = EventScore()

@@ -133,14 +133,21 @@ def test_parse_select(text: str, expected: tuple[tuple[str, str], ...]) -> None:
     assert parse_select(text) == expected
 
 
-def test_the_committed_labels_parse_and_name_their_sites() -> None:
+def test_the_committed_labels_parse_and_select_a_zone_of_their_site() -> None:
     paths = sorted(LABELS.glob("*.csv"))
     assert {path.stem for path in paths} >= {"intel_one_by_one", "queue_stock", "classroom"}
     for path in paths:
         labels = parse_labels(path.stem, path.read_text(encoding="utf-8"))
         site = load_site(path.with_suffix(".yaml"))
-        assert dict(labels.select)["window"] in {window.id for window in site.windows}
+        ids = {
+            "window": {window.id for window in site.windows},
+            "queue_zone": {queue.id for queue in site.queues},
+            "zone": {zone.id for camera in site.cameras for zone in camera.zones},
+        }
+        for key, value in labels.select:
+            assert value in ids[key], (path.name, key, value)
         assert len(labels.sha256) == 64
+        assert labels.counts[0].t == 0 and len(labels.counts) >= 10
 
 
 # --- analyze output ---------------------------------------------------------------------------
@@ -397,6 +404,15 @@ def test_score_clip_refuses_events_it_cannot_label(
     labels = parse_labels("clip", LABEL_TEXT.replace(old, new))
     with pytest.raises(HarnessError, match=message):
         score_clip(labels, load_site(site_path), AnalyzeOutput((), (), None))
+
+
+def test_score_clip_refuses_output_without_the_labelled_field(tmp_path: Path) -> None:
+    site_path = tmp_path / "site.yaml"
+    site_path.write_text(SITE_TEXT, encoding="utf-8")
+    labels = parse_labels("clip", LABEL_TEXT)  # field: queue
+    output = AnalyzeOutput(({"kind": "sample", "t": 0.0, "window": "W01", "staff": 1},), (), None)
+    with pytest.raises(HarnessError, match="no sample line has window=W01 and a count in 'queue'"):
+        score_clip(labels, load_site(site_path), output)
 
 
 # --- overrides --------------------------------------------------------------------------------

@@ -10,6 +10,11 @@ scaled to 1920×1080, 25 fps, GOP 1 s, ~4 Mbit/s, H.264 without B-frames).
   naive   one demux per camera, every frame decoded (as most NVRs do for detection), one
           frame per second converted to BGR; nothing recorded (so it is flattered)
 
+With --analyze, ours and sub also run the whole analyzer stack on the sampled frames (one
+service window per camera, the embedded detector batched across cameras over zone crops,
+motion gate, tracker, rules), and a run is real-time only if the analysis kept up too (it
+analysed ≥ 90 % of the sampled frames; the rest were replaced by newer ones in the mailbox).
+
 For each N it runs `--seconds` after a warm-up, measures this process's CPU and the RTSP
 server's CPU separately, and calls a run real-time when every camera received ≥ 95 % of the
 frames it should have and no consumer queue dropped anything. It prints CPU per camera (% of
@@ -24,6 +29,7 @@ import argparse
 import os
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,11 +44,18 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from analyzers.camera import BatchItem, analyze_batch  # noqa: E402
+from analyzers.rules import Context  # noqa: E402
+from hallwatch.config import Camera, Site, Window  # noqa: E402
+from hallwatch.config_analysis import DetectorSettings  # noqa: E402
+from hallwatch.detection import site_detector  # noqa: E402
+from hallwatch.mailbox import LatestMailbox  # noqa: E402
+from hallwatch.rules import camera_analyzer  # noqa: E402
 from hallwatch.store import Store  # noqa: E402
 from ingest.packets import PacketItem, PacketQueue  # noqa: E402
 from ingest.reader import CameraReader  # noqa: E402
 from ingest.source import parse_source  # noqa: E402
-from ingest.tap import FrameTap, decoder_for  # noqa: E402
+from ingest.tap import Frame, FrameTap, decoder_for  # noqa: E402
 from recordings.index import SegmentIndex  # noqa: E402
 from recordings.segments import SegmentWriter  # noqa: E402
 from tests.support.rtsp import RtspServer  # noqa: E402
@@ -118,6 +131,61 @@ class NaiveDecoder:
                     self._next = item.media_time + 1.0
 
 
+TABLE_ZONE = [(0.35, 0.6), (0.8, 0.6), (0.8, 0.98), (0.35, 0.98)]  # where people stand
+
+
+class AnalysisWorker:
+    """The analyzer stack for every camera: a mailbox and one batching worker thread."""
+
+    def __init__(self, camera_ids: list[str]) -> None:
+        site = Site(
+            name="bench",
+            cameras=[Camera(id=c, name=c, url="bench.mp4") for c in camera_ids],
+            windows=[
+                Window(id=f"W{c}", name=c, department="d", camera=c, staff_zone=TABLE_ZONE)
+                for c in camera_ids
+            ],
+        )
+        self.detector = site_detector(DetectorSettings(), REPO)
+        self.analyzers = {
+            c: camera_analyzer(site, site.camera(c), self.detector) for c in camera_ids
+        }
+        self.max_batch = site.analysis.max_batch
+        self.mailbox: LatestMailbox[Frame] = LatestMailbox()
+        self.analysed = 0
+        self.errors = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="bench-analysis", daemon=True)
+
+    def sink(self, camera_id: str) -> Callable[[Frame], None]:
+        return lambda frame: self.mailbox.put(camera_id, frame)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.mailbox.close()
+        self._thread.join(10)
+
+    def _failed(self, camera_id: str) -> None:
+        self.errors += 1
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            batch = self.mailbox.get_many(self.max_batch, timeout=0.5)
+            items = [
+                BatchItem(self.analyzers[c], f.image, Context(f.wall_time, True)) for c, f in batch
+            ]
+            self.analysed += len(analyze_batch(items, self.detector, self.max_batch, self._failed))
+
+    def skipped(self) -> int:
+        return sum(a.counters.skipped for a in self.analyzers.values())
+
+    def stale(self) -> int:
+        return sum(a.counters.stale for a in self.analyzers.values())
+
+
 @dataclass
 class Run:
     cameras: int
@@ -126,6 +194,8 @@ class Run:
     received: float  # worst camera's share of the expected frames
     dropped: int
     realtime: bool
+    analysed: float | None = None  # share of sampled frames analysed (--analyze)
+    skipped: float | None = None  # share of analysed frames the motion gate skipped
 
 
 def proc_cpu_seconds(pid: int) -> float:
@@ -134,42 +204,66 @@ def proc_cpu_seconds(pid: int) -> float:
 
 
 def run_pipeline(
-    kind: str, urls: dict[str, str], cameras: int, seconds: float, server_pid: int
-) -> Run:
+    kind: str, urls: dict[str, str], cameras: int, seconds: float, server_pid: int,
+    analyze: bool = False,
+) -> Run:  # fmt: skip
     workdir = Path(tempfile.mkdtemp(prefix=f"hw-bench-{kind}-"))
     store = Store(workdir / "bench.db")
     index = SegmentIndex(store, workdir / "rec")
     readers: list[CameraReader] = []
     consumers: list[Any] = []
-    for n in range(cameras):
-        reader = CameraReader(f"cam{n:03d}", parse_source(urls["main"]))
-        sub = CameraReader(f"cam{n:03d}", parse_source(urls["sub"])) if kind == "sub" else None
-        consumers.extend(_consumers(kind, reader, sub, index, workdir))
+    ids = [f"cam{n:03d}" for n in range(cameras)]
+    worker = AnalysisWorker(ids) if analyze and kind != "naive" else None
+    for camera_id in ids:
+        reader = CameraReader(camera_id, parse_source(urls["main"]))
+        sub = CameraReader(camera_id, parse_source(urls["sub"])) if kind == "sub" else None
+        sink = worker.sink(camera_id) if worker is not None else (lambda frame: None)
+        consumers.extend(_consumers(kind, reader, sub, index, workdir, sink))
         readers.append(reader)
         if sub is not None:
             consumers.append(sub)
+    if worker is not None:
+        consumers.append(worker)
     for item in (*consumers, *readers):
         item.start()
     time.sleep(6)  # connect and warm up
     packets_before = [r.status().packets for r in readers]
+    taps = [c for c in consumers if isinstance(c, FrameTap)]
+    sampled0 = sum(t.frames_sampled for t in taps)
+    analysed0 = worker.analysed if worker else 0
+    skipped0 = worker.skipped() if worker else 0
     cpu0, server0, wall0 = time.process_time(), proc_cpu_seconds(server_pid), time.monotonic()
     time.sleep(seconds)
     cpu1, server1, wall1 = time.process_time(), proc_cpu_seconds(server_pid), time.monotonic()
     packets_after = [r.status().packets for r in readers]
+    sampled = sum(t.frames_sampled for t in taps) - sampled0
+    analysed = skipped = None
+    if worker is not None:
+        analysed = (worker.analysed - analysed0) / max(sampled, 1)
+        skipped = (worker.skipped() - skipped0) / max(worker.analysed - analysed0, 1)
     dropped = sum(sum(r.fanout.drops().values()) for r in readers)
     for item in (*readers, *consumers):
         item.stop()
+    if worker is not None:
+        print(f"  analysis: {worker.analysed} analysed, {worker.stale()} stale,"
+              f" {worker.errors} errors, {sum(worker.mailbox.dropped.values())} replaced")  # fmt: skip
     store.close()
     elapsed = wall1 - wall0
     worst = min(b - a for a, b in zip(packets_before, packets_after, strict=True))
     received = worst / (FPS * elapsed)
+    kept_up = analysed is None or analysed >= 0.9
     return Run(cameras, 100 * (cpu1 - cpu0) / elapsed / cameras,
                100 * (server1 - server0) / elapsed, received, dropped,
-               received >= 0.95 and dropped == 0)  # fmt: skip
+               received >= 0.95 and dropped == 0 and kept_up, analysed, skipped)  # fmt: skip
 
 
 def _consumers(
-    kind: str, reader: CameraReader, sub: CameraReader | None, index: SegmentIndex, workdir: Path
+    kind: str,
+    reader: CameraReader,
+    sub: CameraReader | None,
+    index: SegmentIndex,
+    workdir: Path,
+    sink: Callable[[Frame], None],
 ) -> list[Any]:
     if kind == "naive":
         return [NaiveDecoder(reader.fanout.subscribe("naive", 256))]
@@ -178,16 +272,19 @@ def _consumers(
     analysis = analysed.fanout.subscribe("analysis", 64, keyframes_only=True)
     return [
         SegmentWriter(reader.camera_id, recorder, index, workdir / "rec", segment_s=10),
-        FrameTap(reader.camera_id, analysis, lambda frame: None),
+        FrameTap(reader.camera_id, analysis, sink),
     ]
 
 
 def sweep(kind: str, urls: dict[str, str], counts: list[int], seconds: float, pid: int,
-          report: Callable[[str], None]) -> Run | None:  # fmt: skip
+          report: Callable[[str], None], analyze: bool = False) -> Run | None:  # fmt: skip
     best = None
     for cameras in counts:
-        run = run_pipeline(kind, urls, cameras, seconds, pid)
+        run = run_pipeline(kind, urls, cameras, seconds, pid, analyze)
         verdict = "real-time" if run.realtime else "NOT real-time"
+        if run.analysed is not None and run.skipped is not None:
+            verdict += (f"  analysed {100 * run.analysed:.0f}% of sampled frames,"
+                        f" motion gate skipped {100 * run.skipped:.0f}%")  # fmt: skip
         report(f"{kind:5s} N={run.cameras:3d}  {run.cpu_per_camera:5.2f}% of a core per camera"
                f"  server {run.server_cpu:5.1f}%  worst camera got {100 * run.received:5.1f}%"
                f"  dropped {run.dropped}  {verdict}")  # fmt: skip
@@ -203,6 +300,7 @@ def main() -> None:
     parser.add_argument("--sub-cameras", default="", help="also with sub-streams, e.g. 32,48")
     parser.add_argument("--naive-cameras", default="2,4,6,8,10,12,16")
     parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--analyze", action="store_true", help="run the analyzer stack too")
     args = parser.parse_args()
     tmp = Path(tempfile.gettempdir())
     clip = make_camera_clip(tmp / "hallwatch-bench-1080p25.mp4")
@@ -221,7 +319,7 @@ def main() -> None:
                              ("naive", args.naive_cameras)):  # fmt: skip
             if counts:
                 numbers = [int(n) for n in counts.split(",")]
-                results[kind] = sweep(kind, urls, numbers, args.seconds, pid, print)
+                results[kind] = sweep(kind, urls, numbers, args.seconds, pid, print, args.analyze)
     summarise(results)
 
 

@@ -245,8 +245,9 @@ def run_pipeline(
     for item in (*readers, *consumers):
         item.stop()
     if worker is not None:
+        replaced = sum(worker.mailbox.dropped.values())
         print(f"  analysis: {worker.analysed} analysed, {worker.stale()} stale,"
-              f" {worker.errors} errors, {sum(worker.mailbox.dropped.values())} replaced")  # fmt: skip
+              f" {worker.errors} errors, {replaced} replaced by newer frames")  # fmt: skip
     store.close()
     elapsed = wall1 - wall0
     worst = min(b - a for a, b in zip(packets_before, packets_after, strict=True))

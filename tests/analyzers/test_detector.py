@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -55,6 +57,14 @@ def covers(box: npt.NDArray[np.float32], inner: tuple[float, float, float, float
 def test_default_model_ships_with_the_package() -> None:
     assert DEFAULT_MODEL_PATH.is_file()
     assert DEFAULT_MODEL_PATH.name == "nanodet-g.onnx"
+
+
+def test_embedded_model_is_the_one_its_provenance_records() -> None:
+    provenance = (DEFAULT_MODEL_PATH.parent / "PROVENANCE.md").read_text(encoding="utf-8")
+    recorded = re.search(r"^\| sha256 \| `([0-9a-f]{64})` \|$", provenance, re.MULTILINE)
+    assert recorded is not None
+    digest = hashlib.sha256(DEFAULT_MODEL_PATH.read_bytes()).hexdigest()
+    assert digest == recorded.group(1)
 
 
 def test_astronaut_is_found_with_a_box_that_covers_her(detector: NanoDetDetector) -> None:

@@ -31,7 +31,7 @@ from analyzers.rules import Context
 from hallwatch.calendar import in_service
 from hallwatch.config import Schedule
 from ingest.clock import MediaClock, packet_time
-from ingest.sampler import FrameSampler, Sample
+from ingest.sampler import DecodePlan, FrameSampler, Sample
 
 
 @dataclass
@@ -86,7 +86,9 @@ def samples_of(path: Path, fps: float, timings: Timings) -> Iterator[Sample]:
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
-        sampler = FrameSampler(stream.codec_context, fps, keyframe_slack=1.0)
+        sampler = FrameSampler(
+            stream.codec_context, fps, keyframe_slack=1.0, initial_plan=DecodePlan.ALL
+        )
         clock = MediaClock()
         started = time.perf_counter()
         for packet in container.demux(stream):

@@ -58,18 +58,21 @@ class FrameSampler:
         *,
         max_width: int = 1280,
         keyframe_slack: float = 2.0,
+        initial_plan: DecodePlan = DecodePlan.KEYFRAMES,
     ) -> None:
+        """`initial_plan` ALL suits a file analysed from its start: nothing is lost while the
+        keyframe interval is still unknown (it moves to keyframes once GOPs prove dense)."""
         self.codec = codec_context
         self.interval = 1.0 / sample_fps
         self.keyframe_slack = keyframe_slack
         self.max_width = max_width
-        self.plan = DecodePlan.KEYFRAMES
+        self.plan = initial_plan
         self.decoded = 0
         self._next_due: float | None = None
         self._last_keyframe_t: float | None = None
         self._started = False  # decoding only starts at a keyframe
         self._dense_gops = 0
-        self.codec.skip_frame = "NONKEY"
+        self.codec.skip_frame = "NONKEY" if initial_plan is DecodePlan.KEYFRAMES else "DEFAULT"
 
     def _due(self, t: float) -> bool:
         return self._next_due is None or t >= self._next_due - 0.25 * self.interval

@@ -106,3 +106,13 @@ def test_respect_schedule_suppresses_events_outside_hours(empty_room: Path) -> N
     assert [line["start"] for line in open_hours if line["kind"] == "event"] == [0.0]
     holiday = lines_of(analyze(*common, "--respect-schedule", "--start-time", "2026-10-01T10:00"))
     assert [line for line in holiday if line["kind"] == "event"] == []
+
+
+def test_offline_sampling_starts_at_the_first_second_of_a_long_gop(tmp_path: Path) -> None:
+    from hallwatch.analyze import Timings, samples_of
+    from tests.support.clips import make_clip
+
+    clip = make_clip(tmp_path / "gop6.mp4", seconds=8, fps=10, size=(320, 180), gop=60)
+    times = [round(sample.t - 0.0, 1) for sample in samples_of(clip, 1.0, Timings())]
+    assert times[:3] == pytest.approx([0.0, 0.8, 1.8], abs=0.25)  # not 0, 6, ...
+    assert len(times) >= 7

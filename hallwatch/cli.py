@@ -145,6 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from analyzers.detector import ModelError
+
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
@@ -155,6 +157,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.func(args)
     except ConfigError as error:
         print(error, file=sys.stderr)  # one located line per problem
+        return EXIT_INVALID
+    except ModelError as error:  # a wrong model file or layout: say which and what was expected
+        print(f"hallwatch: detector: {error}", file=sys.stderr)
         return EXIT_INVALID
     except KeyboardInterrupt:
         return EXIT_OK

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from analyzers.detector import ModelError
 from analyzers.detector_spec import Detector, DetectorSpec
 from analyzers.registry import build_detector
 from hallwatch.config_analysis import DetectorSettings
@@ -38,6 +39,11 @@ def site_detector(
     score_threshold: float | None = None,
     threads: int | None = None,
 ) -> Detector:
-    """Load the detector (raises analyzers.detector.ModelError with a clear message)."""
-    spec = detector_spec(settings, config_dir, score_threshold=score_threshold, threads=threads)
+    """Load the detector; any problem is a ModelError that says what and why."""
+    try:
+        spec = detector_spec(
+            settings, config_dir, score_threshold=score_threshold, threads=threads
+        )
+    except ValueError as error:  # settings the config accepts but the model family does not
+        raise ModelError(str(error)) from error
     return build_detector(spec)

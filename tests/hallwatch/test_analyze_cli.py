@@ -116,3 +116,15 @@ def test_offline_sampling_starts_at_the_first_second_of_a_long_gop(tmp_path: Pat
     times = [round(sample.t - 0.0, 1) for sample in samples_of(clip, 1.0, Timings())]
     assert times[:3] == pytest.approx([0.0, 0.8, 1.8], abs=0.25)  # not 0, 6, ...
     assert len(times) >= 7
+
+
+def test_a_missing_model_file_is_named_at_start(empty_room: Path, tmp_path: Path) -> None:
+    config = tmp_path / "site.yaml"
+    config.write_text(
+        SITE.format(clip=empty_room) + "detector: {type: yolo, model: absent.onnx}\n",
+        encoding="utf-8",
+    )
+    result = analyze(str(empty_room), "--config", str(config), "--camera", "cam01")
+    assert result.returncode == 2
+    assert f"{tmp_path / 'absent.onnx'}: no such file" in result.stderr
+    assert "[batch, 4 + C, N]" in result.stderr  # the layout it expects

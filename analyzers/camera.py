@@ -10,7 +10,7 @@ skipped the frame and the previous detections carry forward) and runs the tracke
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -80,11 +80,6 @@ class Prepared:
         return not self.crops
 
 
-@dataclass
-class _Carry:
-    detections: Detections = field(default_factory=Detections.empty)
-
-
 class CameraAnalyzer:
     def __init__(
         self,
@@ -104,7 +99,7 @@ class CameraAnalyzer:
         self.gate = MotionGate(self.regions, motion or MotionSpec(enabled=False))
         self.tracker = Tracker(tracking or TrackerSettings())
         self.counters = AnalysisCounters()
-        self._carry = _Carry()
+        self._carried = Detections.empty()  # the last inference's, reused while skipped
         self._last_t: float | None = None
 
     def accepts(self, t: float) -> bool:
@@ -135,7 +130,7 @@ class CameraAnalyzer:
     def finish(self, prepared: Prepared, found: Sequence[Detections], ctx: Context) -> FrameResult:
         """Run tracker and rules on the detections found in `prepared.crops` (in order)."""
         if prepared.skipped:
-            detections = self._carry.detections
+            detections = self._carried
         else:
             if len(found) != len(prepared.regions):
                 raise ValueError(f"{len(found)} results for {len(prepared.regions)} crops")
@@ -145,7 +140,7 @@ class CameraAnalyzer:
                     for part, region in zip(found, prepared.regions, strict=True)
                 ]
             )
-            self._carry.detections = detections
+            self._carried = detections
         return self._decide(prepared.width, prepared.height, detections, ctx, not prepared.skipped)
 
     def analyze(self, image: Image, ctx: Context) -> FrameResult:

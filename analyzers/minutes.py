@@ -9,7 +9,7 @@ reported once a later sample shows they are complete, or by `flush`.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 MINUTE = 60.0
@@ -17,6 +17,13 @@ MINUTE = 60.0
 
 def minute_of(t: float) -> float:
     return (t // MINUTE) * MINUTE
+
+
+def longest_held(seconds: Mapping[str, float]) -> str | None:
+    """The state with the most seconds (ties: first in name order), or None when empty."""
+    if not seconds:
+        return None
+    return max(sorted(seconds), key=lambda state: seconds[state])
 
 
 def split_by_minute(start: float, end: float) -> Iterator[tuple[float, float]]:
@@ -43,9 +50,7 @@ class MinuteTally:
     @property
     def dominant(self) -> str | None:
         """The state held longest in the minute (ties: first in name order), or None."""
-        if not self.seconds:
-            return None
-        return max(sorted(self.seconds), key=lambda state: self.seconds[state])
+        return longest_held(self.seconds)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from analyzers.minutes import longest_held
 from analyzers.rules import Outputs
 from hallwatch.store import Store
 
@@ -23,7 +24,7 @@ class WindowMinute:
     @property
     def state(self) -> str:
         """The state held longest in the minute (ties: first in name order)."""
-        return max(sorted(self.seconds), key=lambda s: self.seconds[s]) if self.seconds else ""
+        return longest_held(self.seconds) or ""
 
 
 @dataclass(frozen=True, slots=True)

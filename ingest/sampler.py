@@ -95,6 +95,10 @@ class FrameSampler:
     def _set_plan(self, plan: DecodePlan) -> None:
         if plan is not self.plan:
             self.plan = plan
+            if plan is DecodePlan.KEYFRAMES:
+                # a frame-threaded decoder still holds pictures of the last GOP; they would
+                # come out as the next keyframes' pictures, one GOP late
+                self.codec.flush_buffers()
             self.codec.skip_frame = "NONKEY" if plan is DecodePlan.KEYFRAMES else "DEFAULT"
 
     def new_decoder(self, codec_context: Any) -> None:
@@ -121,10 +125,10 @@ class FrameSampler:
         return self._decode_any(packet, t)
 
     def _decode_keyframe(self, packet: Any, t: float) -> list[Sample]:
-        frames = self.codec.decode(packet)
+        frames = _of_packet(self.codec.decode(packet), packet)
         if not frames:
             # a decoder with a reorder delay holds the frame back: drain it, then reset
-            frames = self.codec.decode(None)
+            frames = _of_packet(self.codec.decode(None), packet)
             self.codec.flush_buffers()
         self.decoded += len(frames)
         if not frames:
@@ -148,6 +152,13 @@ class FrameSampler:
             format="bgr24", width=width, height=height, interpolation="FAST_BILINEAR"
         )
         return np.ascontiguousarray(image)
+
+
+def _of_packet(frames: list[Any], packet: Any) -> list[Any]:
+    """The frames that are this packet's picture (all of them when timestamps are missing)."""
+    if packet.pts is None:
+        return frames
+    return [frame for frame in frames if frame.pts is None or frame.pts == packet.pts]
 
 
 def _frame_t(frame: Any, packet: Any, packet_t: float) -> float:

@@ -128,3 +128,16 @@ def test_a_missing_model_file_is_named_at_start(empty_room: Path, tmp_path: Path
     assert result.returncode == 2
     assert f"{tmp_path / 'absent.onnx'}: no such file" in result.stderr
     assert "[batch, 4 + C, N]" in result.stderr  # the layout it expects
+
+
+def test_every_offline_sample_shows_the_frame_of_its_time(tmp_path: Path) -> None:
+    """After the first GOPs (every frame decoded) the sampler moves to keyframes only; a
+    frame-threaded decoder must not hand back a picture from an earlier GOP as this one."""
+    from hallwatch.analyze import Timings, samples_of
+    from tests.support.clips import make_clip, read_frame_counter
+
+    clip = make_clip(tmp_path / "gop1.mp4", seconds=12, fps=10, size=(320, 180), gop=10)
+    samples = list(samples_of(clip, 1.0, Timings()))
+    assert len(samples) >= 11
+    shown = [read_frame_counter(sample.image[:, :, ::-1]) for sample in samples]
+    assert shown == [round(sample.t * 10) for sample in samples]

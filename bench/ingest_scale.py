@@ -10,10 +10,12 @@ scaled to 1920×1080, 25 fps, GOP 1 s, ~4 Mbit/s, H.264 without B-frames).
   naive   one demux per camera, every frame decoded (as most NVRs do for detection), one
           frame per second converted to BGR; nothing recorded (so it is flattered)
 
-With --analyze, ours and sub also run the whole analyzer stack on the sampled frames (one
-service window per camera, the embedded detector batched across cameras over zone crops,
-motion gate, tracker, rules), and a run is real-time only if the analysis kept up too (it
-analysed ≥ 90 % of the sampled frames; the rest were replaced by newer ones in the mailbox).
+With --analyze process|thread, ours and sub also run the whole analyzer stack on the sampled
+frames (one service window per camera, the embedded detector batched across cameras over zone
+crops, motion gate, tracker, rules) through the product's AnalysisWorker, its engine in a child
+process (as `hallwatch serve` runs it) or in a thread of this process; a run is real-time only
+if the analysis kept up too (it analysed ≥ 90 % of the sampled frames; the rest were replaced
+by newer ones in the mailbox). CPU per camera then includes the analysis child's CPU.
 
 For each N it runs `--seconds` after a warm-up, measures this process's CPU and the RTSP
 server's CPU separately, and calls a run real-time when every camera received ≥ 95 % of the
@@ -21,6 +23,7 @@ frames it should have and no consumer queue dropped anything. It prints CPU per 
 one core) and the largest real-time N for both pipelines, and the ratio of cameras per core.
 
 usage: python bench/ingest_scale.py [--cameras 4,8,16,32,40] [--seconds 20]
+                                    [--sub-cameras 16,32,40] [--analyze process|thread]
 """
 
 from __future__ import annotations
@@ -44,13 +47,10 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from analyzers.camera import BatchItem, analyze_batch  # noqa: E402
 from analyzers.rules import Context  # noqa: E402
+from hallwatch.analysis_process import ProcessEngine, build_engine  # noqa: E402
+from hallwatch.analysis_worker import AnalysisWorker, Engine  # noqa: E402
 from hallwatch.config import Camera, Site, Window  # noqa: E402
-from hallwatch.config_analysis import DetectorSettings  # noqa: E402
-from hallwatch.detection import site_detector  # noqa: E402
-from hallwatch.mailbox import LatestMailbox  # noqa: E402
-from hallwatch.rules import camera_analyzer  # noqa: E402
 from hallwatch.store import Store  # noqa: E402
 from ingest.packets import PacketItem, PacketQueue  # noqa: E402
 from ingest.reader import CameraReader  # noqa: E402
@@ -98,7 +98,6 @@ class NaiveDecoder:
     """Decodes every frame of a camera and converts one per second, in its own thread."""
 
     def __init__(self, queue: PacketQueue) -> None:
-        import threading
 
         self.queue = queue
         self.converted = 0
@@ -134,56 +133,36 @@ class NaiveDecoder:
 TABLE_ZONE = [(0.35, 0.6), (0.8, 0.6), (0.8, 0.98), (0.35, 0.98)]  # where people stand
 
 
-class AnalysisWorker:
-    """The analyzer stack for every camera: a mailbox and one batching worker thread."""
+def bench_site(camera_ids: list[str]) -> Site:
+    """One service window per camera, its staff zone where people stand in the footage."""
+    return Site(
+        name="bench",
+        cameras=[Camera(id=c, name=c, url="bench.mp4") for c in camera_ids],
+        windows=[
+            Window(id=f"W{c}", name=c, department="d", camera=c, staff_zone=TABLE_ZONE)
+            for c in camera_ids
+        ],
+    )
 
-    def __init__(self, camera_ids: list[str]) -> None:
-        site = Site(
-            name="bench",
-            cameras=[Camera(id=c, name=c, url="bench.mp4") for c in camera_ids],
-            windows=[
-                Window(id=f"W{c}", name=c, department="d", camera=c, staff_zone=TABLE_ZONE)
-                for c in camera_ids
-            ],
-        )
-        self.detector = site_detector(DetectorSettings(), REPO)
-        self.analyzers = {
-            c: camera_analyzer(site, site.camera(c), self.detector) for c in camera_ids
-        }
-        self.max_batch = site.analysis.max_batch
-        self.mailbox: LatestMailbox[Frame] = LatestMailbox()
-        self.analysed = 0
-        self.errors = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="bench-analysis", daemon=True)
 
-    def sink(self, camera_id: str) -> Callable[[Frame], None]:
-        return lambda frame: self.mailbox.put(camera_id, frame)
+def analysis_worker(camera_ids: list[str], engine_kind: str) -> AnalysisWorker:
+    """The product's analysis worker over `engine_kind`: "process" (the analyzers in a child
+    process, as `hallwatch serve` runs them) or "thread" (in this process)."""
+    site = bench_site(camera_ids)
+    engine: Engine = (
+        ProcessEngine(site, REPO) if engine_kind == "process" else build_engine(site, REPO)
+    )
+    return AnalysisWorker(
+        engine, lambda t: Context(t, True), lambda frame, result: None, site.analysis.max_batch
+    )
 
-    def start(self) -> None:
-        self._thread.start()
 
-    def stop(self) -> None:
-        self._stop.set()
-        self.mailbox.close()
-        self._thread.join(10)
+def skipped(worker: AnalysisWorker) -> int:
+    return sum(c.skipped for c in worker.counters.values())
 
-    def _failed(self, camera_id: str) -> None:
-        self.errors += 1
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            batch = self.mailbox.get_many(self.max_batch, timeout=0.5)
-            items = [
-                BatchItem(self.analyzers[c], f.image, Context(f.wall_time, True)) for c, f in batch
-            ]
-            self.analysed += len(analyze_batch(items, self.detector, self.max_batch, self._failed))
-
-    def skipped(self) -> int:
-        return sum(a.counters.skipped for a in self.analyzers.values())
-
-    def stale(self) -> int:
-        return sum(a.counters.stale for a in self.analyzers.values())
+def stale(worker: AnalysisWorker) -> int:
+    return sum(c.stale for c in worker.counters.values())
 
 
 @dataclass
@@ -198,6 +177,11 @@ class Run:
     skipped: float | None = None  # share of analysed frames the motion gate skipped
 
 
+def own_cpu(child: int | None) -> float:
+    """CPU seconds of this process, plus the analysis child's when there is one."""
+    return time.process_time() + (0.0 if child is None else proc_cpu_seconds(child))
+
+
 def proc_cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
@@ -205,7 +189,7 @@ def proc_cpu_seconds(pid: int) -> float:
 
 def run_pipeline(
     kind: str, urls: dict[str, str], cameras: int, seconds: float, server_pid: int,
-    analyze: bool = False,
+    engine: str | None = None,
 ) -> Run:  # fmt: skip
     workdir = Path(tempfile.mkdtemp(prefix=f"hw-bench-{kind}-"))
     store = Store(workdir / "bench.db")
@@ -213,7 +197,7 @@ def run_pipeline(
     readers: list[CameraReader] = []
     consumers: list[Any] = []
     ids = [f"cam{n:03d}" for n in range(cameras)]
-    worker = AnalysisWorker(ids) if analyze and kind != "naive" else None
+    worker = analysis_worker(ids, engine) if engine and kind != "naive" else None
     for camera_id in ids:
         reader = CameraReader(camera_id, parse_source(urls["main"]))
         sub = CameraReader(camera_id, parse_source(urls["sub"])) if kind == "sub" else None
@@ -231,23 +215,26 @@ def run_pipeline(
     taps = [c for c in consumers if isinstance(c, FrameTap)]
     sampled0 = sum(t.frames_sampled for t in taps)
     analysed0 = worker.analysed if worker else 0
-    skipped0 = worker.skipped() if worker else 0
-    cpu0, server0, wall0 = time.process_time(), proc_cpu_seconds(server_pid), time.monotonic()
+    skipped0 = skipped(worker) if worker else 0
+    child = worker.engine.pid if worker and isinstance(worker.engine, ProcessEngine) else None
+    cpu0, server0, wall0 = own_cpu(child), proc_cpu_seconds(server_pid), time.monotonic()
     time.sleep(seconds)
-    cpu1, server1, wall1 = time.process_time(), proc_cpu_seconds(server_pid), time.monotonic()
+    cpu1, server1, wall1 = own_cpu(child), proc_cpu_seconds(server_pid), time.monotonic()
     packets_after = [r.status().packets for r in readers]
     sampled = sum(t.frames_sampled for t in taps) - sampled0
-    analysed = skipped = None
+    analysed = gated = None
     if worker is not None:
         analysed = (worker.analysed - analysed0) / max(sampled, 1)
-        skipped = (worker.skipped() - skipped0) / max(worker.analysed - analysed0, 1)
+        gated = (skipped(worker) - skipped0) / max(worker.analysed - analysed0, 1)
     dropped = sum(sum(r.fanout.drops().values()) for r in readers)
     for item in (*readers, *consumers):
         item.stop()
     if worker is not None:
         replaced = sum(worker.mailbox.dropped.values())
-        print(f"  analysis: {worker.analysed} analysed, {worker.stale()} stale,"
-              f" {worker.errors} errors, {replaced} replaced by newer frames")  # fmt: skip
+        worker.engine.close()
+        errors = sum(worker.errors.values())
+        print(f"  analysis: {worker.analysed} analysed, {stale(worker)} stale,"
+              f" {errors} errors, {replaced} replaced by newer frames")  # fmt: skip
     store.close()
     elapsed = wall1 - wall0
     worst = min(b - a for a, b in zip(packets_before, packets_after, strict=True))
@@ -255,7 +242,7 @@ def run_pipeline(
     kept_up = analysed is None or analysed >= 0.9
     return Run(cameras, 100 * (cpu1 - cpu0) / elapsed / cameras,
                100 * (server1 - server0) / elapsed, received, dropped,
-               received >= 0.95 and dropped == 0 and kept_up, analysed, skipped)  # fmt: skip
+               received >= 0.95 and dropped == 0 and kept_up, analysed, gated)  # fmt: skip
 
 
 def _consumers(
@@ -278,10 +265,10 @@ def _consumers(
 
 
 def sweep(kind: str, urls: dict[str, str], counts: list[int], seconds: float, pid: int,
-          report: Callable[[str], None], analyze: bool = False) -> Run | None:  # fmt: skip
+          report: Callable[[str], None], engine: str | None = None) -> Run | None:  # fmt: skip
     best = None
     for cameras in counts:
-        run = run_pipeline(kind, urls, cameras, seconds, pid, analyze)
+        run = run_pipeline(kind, urls, cameras, seconds, pid, engine)
         verdict = "real-time" if run.realtime else "NOT real-time"
         if run.analysed is not None and run.skipped is not None:
             verdict += (f"  analysed {100 * run.analysed:.0f}% of sampled frames,"
@@ -301,7 +288,9 @@ def main() -> None:
     parser.add_argument("--sub-cameras", default="", help="also with sub-streams, e.g. 32,48")
     parser.add_argument("--naive-cameras", default="2,4,6,8,10,12,16")
     parser.add_argument("--seconds", type=float, default=20)
-    parser.add_argument("--analyze", action="store_true", help="run the analyzer stack too")
+    parser.add_argument("--analyze", choices=["process", "thread"], default=None,
+                        help="run the analyzer stack too: in a child process (as the product"
+                        " does) or in a thread of this process (the way before)")  # fmt: skip
     args = parser.parse_args()
     tmp = Path(tempfile.gettempdir())
     clip = make_camera_clip(tmp / "hallwatch-bench-1080p25.mp4")

@@ -42,6 +42,7 @@ ANALYSIS_COUNTERS: tuple[tuple[str, str, str], ...] = (
         "frames the motion gate passed without the detector",
     ),
     ("hallwatch_analysis_detector_images_total", "detector_images", "crops given to the detector"),
+    ("hallwatch_analysis_errors_total", "errors", "frames whose analysis or storing failed"),
 )
 
 

@@ -1,4 +1,4 @@
-"""The live pipeline: camera readers → mailbox → analysis worker → store and live state."""
+"""The live pipeline: camera readers → analysis worker (and its engine) → store and live state."""
 
 from __future__ import annotations
 
@@ -6,29 +6,22 @@ import datetime as dt
 import logging
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from analyzers.camera import (
-    BatchItem,
-    CameraAnalyzer,
-    FrameResult,
-    PersonDetector,
-    analyze_batch,
-)
+from analyzers.camera import AnalysisCounters, FrameResult
 from analyzers.episodes import Opened
-from analyzers.rules import Context, QueueSample, WindowSample, ZoneSample
+from analyzers.rules import Context, QueueSample, Rule, WindowSample, ZoneSample
+from hallwatch.analysis_worker import AnalysisWorker, Engine
 from hallwatch.annotate import annotate, to_jpeg
 from hallwatch.calendar import in_service
 from hallwatch.config import Site
 from hallwatch.events import Event
 from hallwatch.live import LiveView
-from hallwatch.mailbox import LatestMailbox
 from hallwatch.pipeline import CameraPipeline
 from hallwatch.recording import RecordingService
-from hallwatch.rules import camera_analyzer
+from hallwatch.rules import camera_rules
 from hallwatch.statistics import Statistics, record_outputs
 from hallwatch.store import Store
 from ingest.tap import Frame
@@ -37,28 +30,33 @@ log = logging.getLogger(__name__)
 
 
 class Runtime:
-    """Owns the readers and the analysis worker; the console reads from it."""
+    """Owns the readers and the analysis worker; the console reads from it.
+
+    `engine` runs the analyzers (in a child process in production, see
+    hallwatch.analysis_process); the runtime owns it from here on and closes it on stop.
+    """
 
     def __init__(
         self,
         site: Site,
         config_path: Path,
         store: Store,
-        detector: PersonDetector,
+        engine: Engine,
         data_dir: Path | None = None,
     ) -> None:
         self.site = site
         self.store = store
-        self.mailbox: LatestMailbox[Frame] = LatestMailbox()
-        self.detector = detector
+        self.engine = engine
         self.statistics = Statistics(store)
-        self.analyzers: dict[str, CameraAnalyzer] = {
-            camera.id: camera_analyzer(site, camera, detector) for camera in site.cameras
-        }
         self._zone = ZoneInfo(site.schedule.timezone)
+        self.worker = AnalysisWorker(
+            engine, self.context, self._analysed, site.analysis.max_batch, self._engine_lost
+        )
+        # the rules' zones, for drawing; their state lives with the engine's analyzers
+        self.rules: dict[str, list[Rule]] = {c.id: camera_rules(site, c) for c in site.cameras}
         self.pipelines = {
             camera.id: CameraPipeline(
-                camera, config_path.parent, self._sink(camera.id), self._outage
+                camera, config_path.parent, self.worker.sink(camera.id), self._outage
             )
             for camera in site.cameras
         }
@@ -71,15 +69,6 @@ class Runtime:
         self._live: dict[str, LiveView] = {}
         self._open_events: dict[tuple[str, str], int] = {}  # (camera, episode key) -> event
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._worker = threading.Thread(target=self._work, name="analysis", daemon=True)
-        self.analysis_errors = 0
-
-    def _sink(self, camera_id: str) -> Callable[[Frame], None]:
-        def put(frame: Frame) -> None:
-            self.mailbox.put(camera_id, frame)
-
-        return put
 
     def _outage(self, camera_id: str, start: float, end: float | None) -> None:
         """Camera outages become gaps in the store, so the console can show them."""
@@ -92,21 +81,24 @@ class Runtime:
         closed = self.store.end_open_events(time.time(), "restart")
         if closed:
             log.info("closed %d event(s) left open by the previous run", closed)
-        self._worker.start()
+        self.worker.start()
         if self.recording is not None:
             self.recording.start()
         for pipeline in self.pipelines.values():
             pipeline.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        self.mailbox.close()
         for pipeline in self.pipelines.values():
             pipeline.stop()
-        self._worker.join(10)
+        self.worker.stop()
         now = time.time()
-        for camera_id, analyzer in self.analyzers.items():  # close episodes, keep the minutes
-            self.record(camera_id, analyzer.flush(now))
+        try:  # close episodes, keep the minutes
+            for result in self.engine.flush(now).results:
+                self.record(result.camera, result)
+        except Exception:
+            log.exception("flushing the analyzers failed; open events are closed as stopped")
+            self._engine_lost(now)
+        self.engine.close()
         if self.recording is not None:
             self.recording.stop()
         for camera_id in self.pipelines:  # nothing is recorded until we run again
@@ -120,55 +112,41 @@ class Runtime:
 
     def camera_status(self, camera_id: str) -> dict[str, Any]:
         status = self.pipelines[camera_id].status()
-        status["analysis"]["dropped_frames"] = self.mailbox.dropped.get(camera_id, 0)
-        counters = self.analyzers[camera_id].counters
+        status["analysis"]["dropped_frames"] = self.worker.mailbox.dropped.get(camera_id, 0)
+        counters = self.worker.counters.get(camera_id, AnalysisCounters())
         status["analysis"].update(
             frames_analysed=counters.frames,
             inferences=counters.inferences,
             inferences_skipped=counters.skipped,
             detector_images=counters.crops,
+            errors=self.worker.errors.get(camera_id, 0),
         )
         status["recording"] = None if self.recording is None else self.recording.stats(camera_id)
         return status
 
-    # --- the worker -------------------------------------------------------------------------
-
-    def _work(self) -> None:
-        while not self._stop.is_set():
-            batch = self.mailbox.get_many(self.site.analysis.max_batch, timeout=0.5)
-            if batch:
-                self._analyze_batch(batch)
+    # --- analysis results -------------------------------------------------------------------
 
     def context(self, wall_time: float) -> Context:
         when = dt.datetime.fromtimestamp(wall_time, dt.UTC)
         local = when.astimezone(self._zone).time()
         return Context(wall_time, in_service(self.site.schedule, when), local)
 
-    def _analyze_batch(self, batch: list[tuple[str, Frame]]) -> None:
-        """One detector pass for every ready camera's crops, then each camera's rules."""
-        items = [
-            BatchItem(self.analyzers[camera_id], frame.image, self.context(frame.wall_time))
-            for camera_id, frame in batch
-        ]
-        frames = {camera_id: frame for camera_id, frame in batch}
-        done = analyze_batch(items, self.detector, self.site.analysis.max_batch, self._failed)
-        for item, result in done:
-            camera_id = item.analyzer.camera_id
-            try:
-                self.record(camera_id, result)
-                self._show(camera_id, frames[camera_id], result)
-            except Exception:  # keep analysing the other cameras; the error is logged
-                self._failed(camera_id)
+    def _analysed(self, frame: Frame, result: FrameResult) -> None:
+        self.record(result.camera, result)
+        self._show(frame, result)
 
-    def _failed(self, camera_id: str) -> None:
-        self.analysis_errors += 1
-        log.exception("analysis failed on camera %s", camera_id)
+    def _engine_lost(self, at: float) -> None:
+        """The analyzers' state is gone: their open episodes end now (a new engine starts
+        afresh and opens new ones if the condition still holds)."""
+        for key, event_id in list(self._open_events.items()):
+            ended = self.store.end_event(event_id, at, {"closed_by": "analysis restarted"})
+            del self._open_events[key]
+            self._event_changed(ended)
 
-    def _show(self, camera_id: str, frame: Frame, result: FrameResult) -> None:
-        analyzer = self.analyzers[camera_id]
+    def _show(self, frame: Frame, result: FrameResult) -> None:
         samples = result.outputs.samples
         view = LiveView(
-            to_jpeg(annotate(frame.image, result, analyzer.rules)),
+            to_jpeg(annotate(frame.image, result, self.rules[result.camera])),
             frame.wall_time,
             len(result.detections),
             {s.window: s.to_json() for s in samples if isinstance(s, WindowSample)},
@@ -176,7 +154,7 @@ class Runtime:
             {s.zone: s.to_json() for s in samples if isinstance(s, ZoneSample)},
         )
         with self._lock:
-            self._live[camera_id] = view
+            self._live[result.camera] = view
 
     def _event_changed(self, event: Event) -> None:
         if self.recording is not None:

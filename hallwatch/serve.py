@@ -12,8 +12,8 @@ import uvicorn
 
 from console.app import ConsoleSettings, EvidenceSetup, create_app
 from console.auth import Role, ensure_user
+from hallwatch.analysis_process import ProcessEngine
 from hallwatch.config import Site, calendar_notices, data_dir_of, load_site
-from hallwatch.detection import site_detector
 from hallwatch.runtime import Runtime
 from hallwatch.store import Store
 from recordings.export import load_or_create_site_key
@@ -60,8 +60,8 @@ def serve(
     data_dir = data_dir or data_dir_of(site, config_path)
     store = Store(data_dir / "hallwatch.db")
     password = admin_password(store, reset_admin)
-    detector = site_detector(site.detector, config_path.parent)
-    runtime = Runtime(site, config_path, store, detector, data_dir)
+    engine = ProcessEngine(site, config_path.parent)  # loads the model: a ModelError ends here
+    runtime = Runtime(site, config_path, store, engine, data_dir)
     index = None if runtime.recording is None else runtime.recording.index
     app = create_app(
         site, store, runtime, console_settings(site), index, evidence_setup(runtime, data_dir)

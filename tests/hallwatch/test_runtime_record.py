@@ -14,6 +14,7 @@ from analyzers.queue import Wait
 from analyzers.rules import Outputs
 from analyzers.service import ServiceState, WindowMinute
 from analyzers.tracker import Tracks
+from hallwatch.analysis_worker import LocalEngine
 from hallwatch.config import load_site
 from hallwatch.runtime import Runtime
 from hallwatch.statistics import Statistics
@@ -46,7 +47,8 @@ def test_episodes_become_events_and_records_become_statistics(tmp_path: Path) ->
     config = tmp_path / "site.yaml"
     config.write_text(SITE, encoding="utf-8")
     store = Store(tmp_path / "store.db")
-    runtime = Runtime(load_site(config), config, store, NoDetector())
+    site = load_site(config)
+    runtime = Runtime(site, config, store, LocalEngine({}, NoDetector(), 8))
     opened = EpisodeChange("queue_buildup", "W01", Opened(100.0, 220.0), "W01", {"length": 6})
     runtime.record("cam01", result(220.0, Outputs(changes=(opened,))))
     (event,) = store.list_events(EventQuery())[0]

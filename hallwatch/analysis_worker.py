@@ -1,0 +1,190 @@
+"""The analysis worker: camera frames → mailbox → an engine that runs the analyzers → results.
+
+Readers put each camera's newest sampled frame in a `LatestMailbox` (a slow analysis replaces
+frames, it never stalls a reader). One worker thread takes what is ready, up to `max_batch`
+cameras, and hands the batch to an engine:
+
+- `LocalEngine` runs the analyzers in this process (tests, small sites);
+- `hallwatch.analysis_process.ProcessEngine` runs them in a child process, so inference has a
+  core of its own instead of sharing the GIL with the readers' demuxing and decoding.
+
+Both answer with an `EngineReply`: each camera's FrameResult, the cameras whose analysis
+failed (with the traceback text), and every camera's counters.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from analyzers.camera import (
+    AnalysisCounters,
+    BatchItem,
+    CameraAnalyzer,
+    FrameResult,
+    PersonDetector,
+    analyze_batch,
+)
+from analyzers.rules import Context
+from hallwatch.mailbox import LatestMailbox
+from ingest.tap import Frame
+
+Image = npt.NDArray[np.uint8]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One camera's frame to analyse, with the site's context at its time."""
+
+    camera: str
+    image: Image
+    ctx: Context
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    camera: str
+    error: str  # the traceback, as text (it may come from another process)
+
+
+@dataclass(frozen=True, slots=True)
+class EngineReply:
+    results: tuple[FrameResult, ...] = ()
+    failures: tuple[Failure, ...] = ()
+    counters: Mapping[str, AnalysisCounters] = field(default_factory=dict)
+
+
+class EngineLost(RuntimeError):
+    """The engine lost its analyzers' state (its process died); it starts afresh next time."""
+
+
+class Engine(Protocol):
+    def analyze(self, jobs: Sequence[Job]) -> EngineReply: ...
+
+    def flush(self, t: float) -> EngineReply:
+        """Every camera's rules close their episodes and hand over their records."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class LocalEngine:
+    """The analyzers in this process, batched through one detector."""
+
+    def __init__(
+        self, analyzers: Mapping[str, CameraAnalyzer], detector: PersonDetector, max_batch: int
+    ) -> None:
+        self.analyzers = dict(analyzers)
+        self.detector = detector
+        self.max_batch = max_batch
+
+    def analyze(self, jobs: Sequence[Job]) -> EngineReply:
+        failures: list[Failure] = []
+
+        def failed(camera_id: str) -> None:  # called inside the except: the traceback is live
+            failures.append(Failure(camera_id, traceback.format_exc()))
+
+        items = [BatchItem(self.analyzers[job.camera], job.image, job.ctx) for job in jobs]
+        done = analyze_batch(items, self.detector, self.max_batch, failed)
+        return EngineReply(tuple(result for _, result in done), tuple(failures), self.counters())
+
+    def flush(self, t: float) -> EngineReply:
+        results = tuple(analyzer.flush(t) for analyzer in self.analyzers.values())
+        return EngineReply(results, (), self.counters())
+
+    def counters(self) -> dict[str, AnalysisCounters]:
+        return {camera: analyzer.counters for camera, analyzer in self.analyzers.items()}
+
+    def close(self) -> None:
+        pass
+
+
+ResultSink = Callable[[Frame, FrameResult], None]
+
+
+class AnalysisWorker:
+    """The mailbox and the one thread that feeds the engine and hands results to `on_result`.
+
+    `on_result` runs on the worker thread; `on_lost` is told when the engine lost its state
+    (so open episodes can be closed). Counters are the engine's last report.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        context: Callable[[float], Context],
+        on_result: ResultSink,
+        max_batch: int,
+        on_lost: Callable[[float], None] = lambda t: None,
+    ) -> None:
+        self.engine = engine
+        self.context = context
+        self.on_result = on_result
+        self.on_lost = on_lost
+        self.max_batch = max_batch
+        self.mailbox: LatestMailbox[Frame] = LatestMailbox()
+        self.counters: dict[str, AnalysisCounters] = {}
+        self.analysed = 0
+        self.errors: dict[str, int] = {}  # per camera: failed analyses and failed stores
+        self.engine_losses = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="analysis", daemon=True)
+
+    def sink(self, camera_id: str) -> Callable[[Frame], None]:
+        def put(frame: Frame) -> None:
+            self.mailbox.put(camera_id, frame)
+
+        return put
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop taking frames (the engine stays open for a final `flush`)."""
+        self._stop.set()
+        self.mailbox.close()
+        if self._thread.is_alive():
+            self._thread.join(30)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            batch = self.mailbox.get_many(self.max_batch, timeout=0.5)
+            if batch:
+                self.run_batch([frame for _, frame in batch])
+
+    def run_batch(self, frames: Sequence[Frame]) -> None:
+        """Analyse one batch (one frame per camera) and deliver the results."""
+        jobs = [Job(f.camera, f.image, self.context(f.wall_time)) for f in frames]
+        try:
+            reply = self.engine.analyze(jobs)
+        except EngineLost:
+            self.engine_losses += 1
+            log.exception("analysis engine lost; it restarts with the next frames")
+            self.on_lost(max(f.wall_time for f in frames))
+            return
+        self.deliver(reply, {f.camera: f for f in frames})
+
+    def deliver(self, reply: EngineReply, frames: Mapping[str, Frame]) -> None:
+        self.counters.update(reply.counters)
+        for failure in reply.failures:
+            self._count_error(failure.camera)
+            log.error("analysis failed on camera %s:\n%s", failure.camera, failure.error)
+        for result in reply.results:
+            self.analysed += 1
+            try:
+                self.on_result(frames[result.camera], result)
+            except Exception:  # the other cameras' results still go out
+                self._count_error(result.camera)
+                log.exception("storing the analysis of camera %s failed", result.camera)
+
+    def _count_error(self, camera_id: str) -> None:
+        self.errors[camera_id] = self.errors.get(camera_id, 0) + 1

@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -24,7 +24,8 @@ from zoneinfo import ZoneInfo
 
 import av
 
-from analyzers.camera import CameraAnalyzer, FrameResult, detect_all
+from analyzers.camera import CameraAnalyzer, FrameResult, Image, PersonDetector
+from analyzers.detections import Detections
 from analyzers.episodes import Closed, EpisodeChange
 from analyzers.queue import Wait
 from analyzers.rules import Context
@@ -139,12 +140,32 @@ def wait_line(wait: Wait, t0: float, finished: bool) -> dict[str, Any]:
     }
 
 
+class TimedDetector:
+    """A detector that adds the time spent in it to `timings.detect_s`."""
+
+    def __init__(self, detector: PersonDetector, timings: Timings) -> None:
+        self.detector = detector
+        self.timings = timings
+
+    def detect(self, image_bgr: Image) -> Detections:
+        return self.detect_batch([image_bgr])[0]
+
+    def detect_batch(self, images: Sequence[Image]) -> list[Detections]:
+        tick = time.perf_counter()
+        try:
+            return self.detector.detect_batch(images)
+        finally:
+            self.timings.detect_s += time.perf_counter() - tick
+
+
 @dataclass
 class AnalyzeRun:
+    """Analyse one file with `analyzer`, whose detector should be a TimedDetector over
+    `timings` (else detection time counts as decision time)."""
+
     analyzer: CameraAnalyzer
     fps: float
     schedule: ScheduleClock | None = None
-    max_batch: int = 8
     timings: Timings = field(default_factory=Timings)
 
     def run(self, path: Path, out: TextIO, emit_stats: Callable[[dict[str, Any]], None]) -> None:
@@ -171,15 +192,12 @@ class AnalyzeRun:
         emit_stats(summary)
 
     def _analyze(self, image: Any, t: float, t0: float) -> FrameResult:
-        tick = time.perf_counter()
-        prepared = self.analyzer.prepare(image, t)
-        found = detect_all(self.analyzer.detector, prepared.crops, self.max_batch)
-        tock = time.perf_counter()
         clock = self.schedule
         ctx = Context(t, True) if clock is None else clock.context(t - t0, t)
-        result = self.analyzer.finish(prepared, found, ctx)
-        self.timings.detect_s += tock - tick
-        self.timings.decide_s += time.perf_counter() - tock
+        tick, detect_before = time.perf_counter(), self.timings.detect_s
+        result = self.analyzer.analyze(image, ctx)
+        spent = time.perf_counter() - tick
+        self.timings.decide_s += spent - (self.timings.detect_s - detect_before)
         return result
 
     def _finish(self, last: float, t0: float, write: Callable[[dict[str, Any]], None]) -> None:

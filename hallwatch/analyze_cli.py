@@ -13,7 +13,7 @@ from analyzers.queue import QueueAnalyzer
 from analyzers.rules import Rule, WindowRule
 from analyzers.vacancy import VacancyRule
 from analyzers.zones import Zone, parse_polygon
-from hallwatch.analyze import AnalyzeRun, ScheduleClock, file_start_time
+from hallwatch.analyze import AnalyzeRun, ScheduleClock, TimedDetector, Timings, file_start_time
 from hallwatch.config import Camera, Schedule, Site, load_site
 from hallwatch.config_analysis import CropMode
 from hallwatch.config_base import check_polygon
@@ -132,10 +132,11 @@ def run_analyze(args: argparse.Namespace) -> int:
         detector = site_detector(
             chosen.detector, config_dir, score_threshold=args.score, threads=args.threads
         )
-        analyzer = analyzer_from_args(args, site, detector)
+        timings = Timings()
+        analyzer = analyzer_from_args(args, site, TimedDetector(detector, timings))
     except (UsageError, ModelError, ValueError) as error:
         print(f"hallwatch analyze: {error}", file=sys.stderr)
         return 2
-    run = AnalyzeRun(analyzer, args.fps, clock, (site or ADHOC_SITE).analysis.max_batch)
+    run = AnalyzeRun(analyzer, args.fps, clock, timings)
     run.run(args.video, sys.stdout, lambda stats: print(json.dumps(stats), file=sys.stderr))
     return 0

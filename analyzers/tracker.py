@@ -48,6 +48,8 @@ class TrackerSettings:
             raise ValueError(f"match_iou must be in (0, 1], got {self.match_iou}")
         if self.max_centre_distance < 0:
             raise ValueError(f"max_centre_distance must be ≥ 0, got {self.max_centre_distance}")
+        if not 0 <= self.high_score < 1:
+            raise ValueError(f"high_score must be in [0, 1), got {self.high_score}")
         if self.min_hits < 1:
             raise ValueError(f"min_hits must be at least 1, got {self.min_hits}")
         if self.max_age_s < 0:

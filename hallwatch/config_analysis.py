@@ -93,6 +93,26 @@ class TrackingSettings(Model):
     min_hits: int = Field(
         default=2, ge=1, le=10, description="Detections before a new person is confirmed"
     )
+    max_centre_distance: float = Field(
+        default=1.0,
+        ge=0,
+        le=10,
+        description="When boxes do not overlap, how far (in box heights per second unseen, at"
+        " least one second's worth) a person may have moved and keep the id; 0: IoU only",
+    )
+    high_score: float = Field(
+        default=0.5,
+        ge=0,
+        lt=1,
+        description="Detections scoring at least this may start a new person; lower ones only"
+        " continue people already tracked (0: every detection may start one)",
+    )
+    max_size_ratio: float = Field(
+        default=2.0,
+        ge=1,
+        le=10,
+        description="Box heights of the same person in two frames differ at most by this factor",
+    )
 
 
 class AnalysisSettings(Model):

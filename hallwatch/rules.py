@@ -104,7 +104,12 @@ def motion_spec(settings: AnalysisSettings) -> MotionSpec:
 def tracker_settings(settings: AnalysisSettings) -> TrackerSettings:
     tracking = settings.tracking
     return TrackerSettings(
-        match_iou=tracking.match_iou, min_hits=tracking.min_hits, max_age_s=tracking.max_age_s
+        match_iou=tracking.match_iou,
+        max_centre_distance=tracking.max_centre_distance,
+        high_score=tracking.high_score,
+        min_hits=tracking.min_hits,
+        max_age_s=tracking.max_age_s,
+        max_size_ratio=tracking.max_size_ratio,
     )
 
 

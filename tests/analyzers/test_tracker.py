@@ -169,6 +169,8 @@ def test_frames_must_not_go_back_in_time() -> None:
     [
         {"match_iou": 0.0},
         {"max_centre_distance": -1.0},
+        {"high_score": -0.1},
+        {"high_score": 1.0},  # no detection would ever start a track
         {"min_hits": 0},
         {"max_age_s": -1.0},
         {"max_size_ratio": 0.5},

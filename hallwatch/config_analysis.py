@@ -15,6 +15,10 @@ from hallwatch.config_base import DailyRange, Ident, Model, Polygon, check_polyg
 # import the analyzers, which must not depend on the app).
 DetectorType = Literal["nanodet", "yolo", "yolox"]
 
+# analyzers.detector_spec.MAX_STRIDE (a test keeps them equal): every supported network
+# downsamples by 32 at most, so an input side must be a multiple of it.
+MAX_STRIDE = 32
+
 
 class DetectorSettings(Model):
     type: DetectorType = Field(
@@ -30,10 +34,13 @@ class DetectorSettings(Model):
         default=None,
         ge=32,
         le=4096,
-        description="Network input side in pixels when the model does not fix it (e.g. 640)",
+        description="Network input side in pixels when the model does not fix it (e.g. 640);"
+        f" a multiple of {MAX_STRIDE}",
     )
     labels: list[str] | None = Field(
-        default=None, description="Class names in model order; null for the 80 COCO names"
+        default=None,
+        description="Class names in model order, each once and none empty; null for the names"
+        " the model file records, else the 80 COCO names",
     )
     person_label: str = Field(default="person", description="The label that means a person")
     score_threshold: float = Field(
@@ -49,6 +56,37 @@ class DetectorSettings(Model):
         " [CUDAExecutionProvider, CPUExecutionProvider]",
     )
     threads: int = Field(default=1, ge=1, le=64, description="onnxruntime threads")
+
+    @field_validator("input_size")
+    @classmethod
+    def _stride_multiple(cls, size: int | None) -> int | None:
+        if size is not None and size % MAX_STRIDE:
+            lower = max(MAX_STRIDE, size // MAX_STRIDE * MAX_STRIDE)
+            raise ValueError(
+                f"input_size {size} is not a multiple of {MAX_STRIDE} (the networks' largest"
+                f" stride); use {lower} or {lower + MAX_STRIDE}"
+            )
+        return size
+
+    @field_validator("labels")
+    @classmethod
+    def _usable_labels(cls, labels: list[str] | None) -> list[str] | None:
+        if labels is None:
+            return None
+        if not labels:
+            raise ValueError("labels is empty: list the model's class names, or leave it out")
+        blank = [index for index, label in enumerate(labels) if not label.strip()]
+        if blank:
+            raise ValueError(f"labels has an empty name at position {blank[0]} (counted from 0)")
+        seen: dict[str, int] = {}
+        for index, label in enumerate(labels):
+            if label in seen:
+                raise ValueError(
+                    f"labels names '{label}' twice (positions {seen[label]} and {index}, counted"
+                    " from 0): each class has one name"
+                )
+            seen[label] = index
+        return labels
 
     @model_validator(mode="after")
     def _consistent(self) -> DetectorSettings:

@@ -1,8 +1,11 @@
-"""cameras.yaml `analysis.tracking:` checks, and tracking settings reaching the tracker."""
+"""cameras.yaml `detector:` and `analysis.tracking:` checks, and tracking settings reaching the
+tracker."""
 
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -10,10 +13,13 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from analyzers import detector_spec
 from analyzers.tracker import TrackerSettings
 from hallwatch.config import ConfigError, LocatedProblem, load_site
 from hallwatch.config_analysis import (
+    MAX_STRIDE,
     AnalysisSettings,
+    DetectorSettings,
     TrackingSettings,
 )
 from hallwatch.rules import tracker_settings
@@ -59,6 +65,74 @@ def line_of(extra: str, fragment: str) -> int:
     """The 1-based line of the file written by `write` that holds `fragment`."""
     lines = (SITE + textwrap.dedent(extra)).splitlines()
     return next(number for number, line in enumerate(lines, 1) if fragment in line)
+
+
+# --- detector -----------------------------------------------------------------------------------
+
+DETECTOR_CASES = [
+    # (description, detector section, key path, reason fragment)
+    ("input size not a multiple of 32", "  input_size: 600\n", "detector.input_size",
+     "input_size 600 is not a multiple of 32 (the networks' largest stride); use 576 or 608"),
+    ("input size just above a multiple", "  input_size: 33\n", "detector.input_size",
+     "use 32 or 64"),
+    ("input size too small", "  input_size: 16\n", "detector.input_size",
+     "greater than or equal to 32"),
+    ("no labels", "  labels: []\n", "detector.labels", "labels is empty"),
+    ("an empty label", "  labels: [person, '', car]\n", "detector.labels",
+     "empty name at position 1"),
+    ("a blank label", "  labels: [person, '  ']\n", "detector.labels", "empty name at position 1"),
+    ("a label twice", "  labels: [person, car, person]\n", "detector.labels",
+     "labels names 'person' twice (positions 0 and 2"),
+    ("person label missing", "  labels: [car, bus]\n", "detector", "person_label 'person'"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "reason"),
+    [c[1:] for c in DETECTOR_CASES],
+    ids=[c[0] for c in DETECTOR_CASES],
+)
+def test_detector_problems_are_located(tmp_path: Path, section: str, key: str, reason: str) -> None:
+    extra = "detector:\n" + section
+    problem = problem_of(tmp_path, extra)
+    assert problem.key == key, str(problem)
+    assert reason in problem.reason, problem.reason
+    field = section.strip().split(":")[0]
+    assert problem.line == line_of(extra, field + ":") or key == "detector"
+
+
+@pytest.mark.parametrize(
+    "section",
+    [
+        "  input_size: 320\n",
+        "  input_size: 640\n",
+        "  input_size: 4096\n",
+        "  labels: [person]\n",
+        "  labels: [background, person, car]\n",
+        "  labels: [人, person]\n  person_label: 人\n",
+    ],
+)
+def test_good_detector_settings_load(tmp_path: Path, section: str) -> None:
+    site = load_site(write(tmp_path, "detector:\n" + section))
+    assert site.detector.input_size is None or site.detector.input_size % 32 == 0
+
+
+def test_stride_is_the_detectors() -> None:
+    assert MAX_STRIDE == detector_spec.MAX_STRIDE
+
+
+def test_check_config_names_the_reason(tmp_path: Path) -> None:
+    path = write(tmp_path, "detector:\n  labels: [person, car, car]\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "hallwatch.cli", "check-config", str(path)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=False,
+    )
+    assert done.returncode == 2
+    line = line_of("detector:\n  labels: [person, car, car]\n", "labels:")
+    assert f"{path}:{line}: detector.labels: labels names 'car' twice" in done.stderr
 
 
 # --- tracking -----------------------------------------------------------------------------------
@@ -137,3 +211,9 @@ def test_config_edges_are_valid_tracker_settings(values: dict[str, Any]) -> None
 def test_unknown_tracking_key_is_refused() -> None:
     with pytest.raises(ValidationError, match="max_speed"):
         TrackingSettings.model_validate({"max_speed": 2})
+
+
+def test_detector_settings_validate_outside_a_file() -> None:
+    with pytest.raises(ValidationError, match="not a multiple of 32"):
+        DetectorSettings(input_size=500)
+    assert DetectorSettings(input_size=512, labels=["person"]).input_size == 512

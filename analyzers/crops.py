@@ -26,7 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from analyzers.detections import Detections
-from analyzers.postprocess import nms
+from analyzers.postprocess import suppress
 from analyzers.zones import Zone
 
 PERSON_HEIGHT = 0.35  # of the frame height: how far a region reaches above its zone
@@ -137,5 +137,5 @@ def combine(parts: Sequence[Detections], iou: float = 0.5) -> Detections:
         return parts[0]
     boxes = np.concatenate([part.boxes for part in parts])
     scores = np.concatenate([part.scores for part in parts])
-    keep = nms(boxes, scores, iou)
+    keep = suppress(boxes, scores, iou)  # also a part box cut by one crop inside a whole one
     return Detections(boxes[keep], scores[keep])

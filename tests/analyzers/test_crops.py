@@ -90,3 +90,11 @@ def test_combine_merges_duplicates_from_overlapping_crops() -> None:
     assert len(both) == 2
     assert both.scores.tolist() == pytest.approx([0.9, 0.7])
     assert len(combine([])) == 0 and len(combine([Detections.empty(), a])) == 1
+
+
+def test_combine_drops_a_part_box_one_crop_cut_from_a_person_another_saw_whole() -> None:
+    whole = Detections(np.array([[100, 20, 140, 120]], np.float32), np.array([0.8], np.float32))
+    legs = Detections(np.array([[104, 70, 138, 119]], np.float32), np.array([0.5], np.float32))
+    assert combine([whole, legs]).boxes.tolist() == [[100, 20, 140, 120]]
+    beside = Detections(np.array([[150, 70, 190, 119]], np.float32), np.array([0.5], np.float32))
+    assert len(combine([whole, beside])) == 2

@@ -162,6 +162,18 @@ def add_working_time(calendar: WorkCalendar, start: dt.datetime, seconds: float)
     return instant_at(calendar, position(calendar, start) + micros)
 
 
+def subtract_working_time(
+    calendar: WorkCalendar, end: dt.datetime, seconds: float
+) -> dt.datetime | None:
+    """The earliest instant from which at most `seconds` (>= 0) of office time remain until
+    `end`; None when that is before the calendar's origin. With `seconds == 0` and `end` in
+    office hours it is `end`; outside them it is the last close before `end`."""
+    if not (math.isfinite(seconds) and seconds >= 0):
+        raise ValueError(f"office time to subtract must be finite and >= 0, got {seconds}")
+    target = position(calendar, _aware(end, "end")) - round(seconds * MICROS)
+    return instant_at(calendar, target) if target > 0 else None
+
+
 def _office_bounds(
     calendar: WorkCalendar, accepted_at: dt.datetime, limit: Limit
 ) -> tuple[int, int]:
@@ -217,6 +229,20 @@ def _natural_deadline(
             natural_end += pause_end - begin
             at = _natural_close(calendar, natural_end)
     return at
+
+
+def limit_office_seconds(calendar: WorkCalendar, accepted_at: dt.datetime, limit: Limit) -> float:
+    """Office seconds a limit allows, from the clock's start to its deadline without pauses
+    (N working days: N full days; natural days: the office time the calendar days hold)."""
+    _aware(accepted_at, "accepted_at")
+    if limit.unit is not LimitUnit.NATURAL_DAYS:
+        start, end = _office_bounds(calendar, accepted_at, limit)
+        return (end - start) / MICROS
+    at = _natural_deadline(calendar, accepted_at, limit.amount, [])
+    if limit.amount == 0:
+        return working_seconds(calendar, accepted_at, at)
+    day = local(calendar, accepted_at).date()
+    return working_seconds(calendar, _midnight_after(calendar, day, 0), at)
 
 
 def deadline(

@@ -218,8 +218,10 @@ def run_pipeline(
     skipped0 = skipped(worker) if worker else 0
     child = worker.engine.pid if worker and isinstance(worker.engine, ProcessEngine) else None
     cpu0, server0, wall0 = own_cpu(child), proc_cpu_seconds(server_pid), time.monotonic()
+    child0, batches0 = proc_cpu_seconds(child) if child else 0.0, worker.batches if worker else 0
     time.sleep(seconds)
     cpu1, server1, wall1 = own_cpu(child), proc_cpu_seconds(server_pid), time.monotonic()
+    child1, batches1 = proc_cpu_seconds(child) if child else 0.0, worker.batches if worker else 0
     packets_after = [r.status().packets for r in readers]
     sampled = sum(t.frames_sampled for t in taps) - sampled0
     analysed = gated = None
@@ -233,8 +235,11 @@ def run_pipeline(
         replaced = sum(worker.mailbox.dropped.values())
         worker.engine.close()
         errors = sum(worker.errors.values())
+        span = wall1 - wall0
         print(f"  analysis: {worker.analysed} analysed, {stale(worker)} stale,"
-              f" {errors} errors, {replaced} replaced by newer frames")  # fmt: skip
+              f" {errors} errors, {replaced} replaced by newer frames;"
+              f" {(batches1 - batches0) / span:.1f} batches/s,"
+              f" child process {100 * (child1 - child0) / span:.0f}% of a core")  # fmt: skip
     store.close()
     elapsed = wall1 - wall0
     worst = min(b - a for a, b in zip(packets_before, packets_after, strict=True))

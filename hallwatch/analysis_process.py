@@ -6,7 +6,8 @@ work, and so do the analyzers' Python parts, so in one process the two halves sh
 the detector and every camera's analyzer state; the main process keeps the mailbox, the store
 and the live view.
 
-The parent and the child talk over one duplex pipe, one request at a time:
+The parent and the child talk over one duplex pipe; the child answers requests in order, so
+the parent may send the next batch before collecting the last reply (it keeps two in flight):
 
   parent → child   AnalyzeRequest (camera, shape, context per frame), then each frame's
                    pixels as one raw message (received straight into a numpy array)
@@ -152,6 +153,7 @@ class ProcessEngine:
         self._failures = 0
         self._started_at = 0.0
         self._closing = threading.Event()
+        self._pending = 0  # requests sent and not yet answered
         self._start()
 
     @property
@@ -169,6 +171,7 @@ class ProcessEngine:
         process.start()
         child.close()  # the child's end lives in the child only: its death is our EOF
         self._process, self._conn, self._started_at = process, parent, time.monotonic()
+        self._pending = 0
         try:
             message = self._receive(self.start_timeout_s, "start")
         except EngineLost as error:
@@ -225,32 +228,48 @@ class ProcessEngine:
             self._failures += 1
             raise EngineLost(f"restart failed: {error}") from error
 
-    def _call(self, request: Request, images: Sequence[np.ndarray] = ()) -> EngineReply:
+    def _send(self, request: Request, images: Sequence[np.ndarray] = ()) -> None:
         self._ensure_running()
         assert self._conn is not None
         try:
             self._conn.send(request)
             for image in images:  # flat, so that the message length is the image's size
                 self._conn.send_bytes(np.ascontiguousarray(image).reshape(-1).data)
-            reply = self._receive(self.reply_timeout_s, type(request).__name__)
         except OSError as error:  # a broken pipe: the child is gone
             lost = EngineLost(self._ended())
             self._lost()
             raise lost from error
+        self._pending += 1
+
+    def collect(self) -> EngineReply:
+        """The reply to the oldest request not yet collected."""
+        if self._process is None or self._pending == 0:
+            raise EngineLost("no request is waiting for a reply")
+        try:
+            reply = self._receive(self.reply_timeout_s, "analysis")
         except EngineLost:
             self._lost()
             raise
+        self._pending -= 1
         assert isinstance(reply, EngineReply)
         return reply
 
-    def analyze(self, jobs: Sequence[Job]) -> EngineReply:
+    def submit(self, jobs: Sequence[Job]) -> None:
         headers = tuple(FrameHeader(job.camera, job.image.shape, job.ctx) for job in jobs)
-        return self._call(AnalyzeRequest(headers), [job.image for job in jobs])
+        self._send(AnalyzeRequest(headers), [job.image for job in jobs])
+
+    def analyze(self, jobs: Sequence[Job]) -> EngineReply:
+        self.submit(jobs)
+        return self.collect()
 
     def flush(self, t: float) -> EngineReply:
+        """Close every camera's episodes (after the replies still pending, which are lost)."""
         if self._process is None:  # lost: a new process would have nothing to flush
             return EngineReply()
-        return self._call(FlushRequest(t))
+        while self._pending:
+            self.collect()
+        self._send(FlushRequest(t))
+        return self.collect()
 
     def close(self) -> None:
         self._closing.set()

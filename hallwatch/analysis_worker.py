@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import traceback
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -68,6 +69,14 @@ class EngineLost(RuntimeError):
 
 
 class Engine(Protocol):
+    """Runs the analyzers. `submit` hands over a batch and `collect` returns the oldest
+    submitted batch's reply, so a worker can keep a second batch waiting while the first is
+    analysed; `analyze` is both at once."""
+
+    def submit(self, jobs: Sequence[Job]) -> None: ...
+
+    def collect(self) -> EngineReply: ...
+
     def analyze(self, jobs: Sequence[Job]) -> EngineReply: ...
 
     def flush(self, t: float) -> EngineReply:
@@ -86,6 +95,13 @@ class LocalEngine:
         self.analyzers = dict(analyzers)
         self.detector = detector
         self.max_batch = max_batch
+        self._replies: deque[EngineReply] = deque()
+
+    def submit(self, jobs: Sequence[Job]) -> None:
+        self._replies.append(self.analyze(jobs))
+
+    def collect(self) -> EngineReply:
+        return self._replies.popleft()
 
     def analyze(self, jobs: Sequence[Job]) -> EngineReply:
         failures: list[Failure] = []
@@ -125,15 +141,18 @@ class AnalysisWorker:
         on_result: ResultSink,
         max_batch: int,
         on_lost: Callable[[float], None] = lambda t: None,
+        depth: int = 2,
     ) -> None:
         self.engine = engine
         self.context = context
         self.on_result = on_result
         self.on_lost = on_lost
         self.max_batch = max_batch
+        self.depth = depth
         self.mailbox: LatestMailbox[Frame] = LatestMailbox()
         self.counters: dict[str, AnalysisCounters] = {}
         self.analysed = 0
+        self.batches = 0
         self.errors: dict[str, int] = {}  # per camera: failed analyses and failed stores
         self.engine_losses = 0
         self._stop = threading.Event()
@@ -156,22 +175,52 @@ class AnalysisWorker:
             self._thread.join(30)
 
     def _run(self) -> None:
+        """Keep up to `depth` batches with the engine: while it analyses one, the next one
+        waits in its pipe, so the engine never idles on this process's side of the work."""
+        in_flight: deque[list[Frame]] = deque()
         while not self._stop.is_set():
-            batch = self.mailbox.get_many(self.max_batch, timeout=0.5)
-            if batch:
-                self.run_batch([frame for _, frame in batch])
+            waiting = self.mailbox.get_many(self.max_batch, 0.0 if in_flight else 0.5)
+            frames = [frame for _, frame in waiting]
+            if frames and not self._submit(frames, in_flight):
+                continue
+            if in_flight and (len(in_flight) >= self.depth or not frames):
+                self._collect(in_flight)
+        while in_flight:  # deliver what was analysed before the stop
+            self._collect(in_flight)
 
     def run_batch(self, frames: Sequence[Frame]) -> None:
         """Analyse one batch (one frame per camera) and deliver the results."""
+        in_flight: deque[list[Frame]] = deque()
+        if self._submit(list(frames), in_flight):
+            self._collect(in_flight)
+
+    def _submit(self, frames: list[Frame], in_flight: deque[list[Frame]]) -> bool:
         jobs = [Job(f.camera, f.image, self.context(f.wall_time)) for f in frames]
+        self.batches += 1
         try:
-            reply = self.engine.analyze(jobs)
+            self.engine.submit(jobs)
         except EngineLost:
-            self.engine_losses += 1
-            log.exception("analysis engine lost; it restarts with the next frames")
-            self.on_lost(max(f.wall_time for f in frames))
+            self._engine_lost(frames, in_flight)
+            return False
+        in_flight.append(frames)
+        return True
+
+    def _collect(self, in_flight: deque[list[Frame]]) -> None:
+        try:
+            reply = self.engine.collect()
+        except EngineLost:
+            self._engine_lost([], in_flight)
             return
+        frames = in_flight.popleft()
         self.deliver(reply, {f.camera: f for f in frames})
+
+    def _engine_lost(self, frames: list[Frame], in_flight: deque[list[Frame]]) -> None:
+        """Every batch with the engine is gone with it."""
+        lost = [f for batch in in_flight for f in batch] + frames
+        in_flight.clear()
+        self.engine_losses += 1
+        log.exception("analysis engine lost; it restarts with the next frames")
+        self.on_lost(max(f.wall_time for f in lost))
 
     def deliver(self, reply: EngineReply, frames: Mapping[str, Frame]) -> None:
         self.counters.update(reply.counters)

@@ -182,3 +182,75 @@ def test_a_camera_whose_analysis_fails_is_counted_and_the_others_go_on(
         assert delivered == ["cam02", "cam01"] and engine.restarts == 0
     finally:
         engine.close()
+
+
+def test_the_worker_keeps_two_batches_in_flight_and_delivers_them_all_in_order(
+    site: Site, tmp_path: Path, frames: list[np.ndarray]
+) -> None:
+    delivered: list[tuple[str, float]] = []
+    engine = ProcessEngine(site, tmp_path)
+    worker = AnalysisWorker(
+        engine, lambda t: Context(t, True), lambda f, r: delivered.append((r.camera, r.t)), 1
+    )
+    submitted: list[int] = []
+    real_submit = engine.submit
+
+    def submit(jobs: list[Job]) -> None:  # watch how many requests wait for a reply
+        submitted.append(engine._pending)
+        real_submit(jobs)
+
+    engine.submit = submit  # type: ignore[method-assign]
+    worker.start()
+    try:
+        for n in range(12):  # max_batch 1: one request per frame
+            for camera in ("cam01", "cam02"):
+                worker.sink(camera)(Frame(camera, 100.0 + n, float(n), frames[n % len(frames)]))
+            time.sleep(0.01)
+        deadline = time.monotonic() + 30
+        while sum(t == 111.0 for _, t in delivered) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        worker.stop()
+        engine.close()
+    assert max(submitted) == 1  # a second request was sent while one was being analysed
+    assert len(delivered) == worker.analysed == worker.batches
+    for camera in ("cam01", "cam02"):
+        times = [t for c, t in delivered if c == camera]
+        assert times == sorted(times) and times[-1] == 111.0  # the newest is never lost
+
+
+def test_the_running_worker_survives_its_engine_dying_mid_stream(
+    site: Site, tmp_path: Path, frames: list[np.ndarray]
+) -> None:
+    delivered: list[float] = []
+    lost_at: list[float] = []
+    engine = ProcessEngine(site, tmp_path)
+    worker = AnalysisWorker(
+        engine, lambda t: Context(t, True), lambda f, r: delivered.append(r.t), 1, lost_at.append
+    )
+    worker.start()
+
+    def feed(t: float) -> None:
+        worker.sink("cam01")(Frame("cam01", t, t, frames[int(t) % len(frames)]))
+
+    def wait_for(t: float) -> None:
+        deadline = time.monotonic() + 30
+        while t not in delivered and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert t in delivered, (delivered, lost_at)
+
+    try:
+        feed(1.0)
+        wait_for(1.0)
+        kill_child(engine)
+        feed(2.0)  # goes to the dead child: lost, and the loss reported once
+        deadline = time.monotonic() + 10
+        while not lost_at and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert lost_at == [2.0] and worker.engine_losses == 1
+        feed(3.0)  # a new child analyses it
+        wait_for(3.0)
+        assert engine.restarts == 1 and 2.0 not in delivered
+    finally:
+        worker.stop()
+        engine.close()

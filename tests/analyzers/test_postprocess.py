@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from analyzers.letterbox import place
 from analyzers.postprocess import CONTAINMENT, Containment, finish, nms, parts_of, suppress
+from tests.analyzers.test_detector_boxes import iou_matrix
 
 Box = tuple[float, float, float, float]
 
@@ -126,19 +127,7 @@ def test_finish_drops_parts_in_image_pixels() -> None:
 def iou_and_parts(
     boxes: npt.NDArray[np.float32],
 ) -> tuple[npt.NDArray[np.float64], list[list[bool]]]:
-    b = boxes.astype(np.float64)
-    inter_w = np.clip(
-        np.minimum(b[:, None, 2], b[None, :, 2]) - np.maximum(b[:, None, 0], b[None, :, 0]), 0, None
-    )
-    inter_h = np.clip(
-        np.minimum(b[:, None, 3], b[None, :, 3]) - np.maximum(b[:, None, 1], b[None, :, 1]), 0, None
-    )
-    inter = inter_w * inter_h
-    area = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    union = area[:, None] + area[None, :] - inter
-    iou: npt.NDArray[np.float64] = np.divide(
-        inter, union, out=np.zeros_like(inter), where=union > 0
-    )
+    iou = iou_matrix(boxes)
     parts = [parts_of(box, boxes).tolist() for box in boxes]  # parts[i][j]: j is a part of i
     return iou, parts
 

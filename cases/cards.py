@@ -21,8 +21,13 @@ Rules of `evaluate(calendar, rules, case, now)` (office time as in `cases.clock`
   least `rules.early_working_days` (default 1) working days of office time were left (a case
   finished on its last day is on time, not early).
 - `Evaluation.next_change_at` is the first instant at which the level or the reasons can change
-  without a new event (None: never); until then re-evaluating gives the same card. Deadlines held
-  back by a still-open suspension move with time, so they yield no change instant.
+  without a new event (None: never); until then re-evaluating gives the same card, so a store
+  only needs to re-evaluate the cases whose instant has come. Deadlines held back by a still-open
+  suspension move with time, so they yield no change instant.
+- Without new events an open case's level only rises with time, with one exception: while a
+  case with a natural-day limit is suspended its deadline moves in whole days (the paused time
+  moves the natural end past a midnight), so its level may drop; `transition` never lowers an
+  open card.
 
 `transition(previous, evaluation)` turns an evaluation into card history: raise a card when none
 exists, escalate an open card to a higher level (clearing its acknowledgement), keep it otherwise
@@ -42,10 +47,14 @@ from enum import StrEnum
 from cases.clock import (
     Deadline,
     Limit,
+    LimitUnit,
     Pause,
     add_working_time,
+    clock_start,
     deadline,
     limit_office_seconds,
+    merge_pauses,
+    natural_day_change,
     signed_working_seconds,
     subtract_working_time,
 )
@@ -174,25 +183,62 @@ def handling_reasons(case: CaseView) -> Iterator[Reason]:
 
 @dataclass(frozen=True, slots=True)
 class _Threshold:
-    """A reason that holds from `start` on (inclusive); `moving`: held back by a suspension."""
+    """A reason that holds from `start` on (inclusive); a step's overrun is judged at the step's
+    end (`until`) once it has ended; `moving`: held back by a suspension, it moves with time."""
 
     start: dt.datetime | None  # None: holds from the beginning
     reason: Reason
-    moving: bool
+    moving: bool = False
+    until: dt.datetime | None = None
+    wake: dt.datetime | None = None  # when an open pause starts to move it
+
+    def holds(self, as_of: dt.datetime) -> bool:
+        if self.start is None:
+            return True
+        return (as_of if self.until is None else min(as_of, self.until)) >= self.start
+
+    def may_start_after(self, as_of: dt.datetime) -> bool:
+        """Whether it starts holding later, with time alone."""
+        if self.start is None or self.moving or self.holds(as_of):
+            return False
+        return self.until is None or self.start <= self.until
 
 
-def _moving(calendar: WorkCalendar, begin: dt.datetime, limit: Limit, case: CaseView) -> bool:
-    """Whether a still-open pause holds this deadline back (so it moves later with time)."""
+def _suspension(
+    calendar: WorkCalendar, begin: dt.datetime, limit: Limit, case: CaseView, as_of: dt.datetime
+) -> tuple[bool, dt.datetime | None]:
+    """Whether a still-open pause holds this deadline back, so that it moves later with time;
+    else, the instant such a pause will start to hold it back (None: none will).
+
+    An open pause holds a deadline back from the first instant after the clock's start that no
+    closed pause already covers, when that instant is before the deadline.
+    """
     open_starts = [pause.start for pause in case.pauses if pause.end is None]
     if not open_starts:
-        return False
-    closed = [Pause(pause.start, pause.end or pause.start) for pause in case.pauses]
-    return min(open_starts) < deadline(calendar, begin, limit, closed).at
+        return False, None
+    closed = [pause for pause in case.pauses if pause.end is not None]
+    counts_from = max(min(open_starts), clock_start(calendar, begin, limit))
+    for start, end in merge_pauses(closed):
+        if start <= counts_from < end:
+            counts_from = end
+    without = deadline(calendar, begin, limit, closed).at
+    if counts_from >= without:
+        return False, None  # the pause begins after the deadline: it does not count
+    if counts_from > as_of:
+        return False, counts_from
+    if limit.unit is LimitUnit.NATURAL_DAYS:  # moves in whole days: fixed until the next jump
+        return False, natural_day_change(calendar, begin, limit, case.pauses, as_of)
+    return True, None
 
 
 def _promised_thresholds(
-    calendar: WorkCalendar, rules: CardRules, case: CaseView, promised: Deadline, moving: bool
-) -> Iterator[_Threshold]:
+    calendar: WorkCalendar,
+    rules: CardRules,
+    case: CaseView,
+    promised: Deadline,
+    suspension: tuple[bool, dt.datetime | None],
+) -> list[_Threshold]:
+    """The warning / yellow / red chain of the promised deadline, in rising order."""
     accepted = case.accepted_at
     assert accepted is not None
     day = calendar.day_micros / 1_000_000
@@ -202,68 +248,63 @@ def _promised_thresholds(
     else:
         warn_s = rules.warning_working_days * day
     warn_from = subtract_working_time(calendar, promised.at, warn_s)
-    yield _Threshold(warn_from, Reason("near_deadline", "临近承诺时限", CardLevel.WARNING), moving)
-    yield _Threshold(
-        promised.at + _TICK, Reason("past_promised", "超过承诺时限", CardLevel.YELLOW), moving
-    )
     red_at = add_working_time(calendar, promised.at, rules.grace_working_days * day)
-    yield _Threshold(red_at + _TICK, Reason("past_grace", "超过督办宽限期", CardLevel.RED), moving)
+    moving, wake = suspension
+    reasons = [
+        (warn_from, Reason("near_deadline", "临近承诺时限", CardLevel.WARNING)),
+        (promised.at + _TICK, Reason("past_promised", "超过承诺时限", CardLevel.YELLOW)),
+        (red_at + _TICK, Reason("past_grace", "超过督办宽限期", CardLevel.RED)),
+    ]
+    return [_Threshold(start, reason, moving, None, wake) for start, reason in reasons]
 
 
 def _step_thresholds(
     calendar: WorkCalendar, case: CaseView, as_of: dt.datetime
-) -> Iterator[tuple[_Threshold, dt.datetime | None]]:
-    """Each limited step's overrun threshold, with the step's end (None: still running)."""
+) -> Iterator[_Threshold]:
+    """Each limited step's overrun threshold; a finished step is judged at its end."""
     for step in case.steps:
         if step.limit is None:
             continue
-        running_until = step.end if step.end is not None and step.end <= as_of else None
-        due = deadline(calendar, step.start, step.limit, case.pauses, as_of).at
+        ended = step.end is not None and step.end <= as_of
+        judged = step.end if step.end is not None and ended else as_of
+        due = deadline(calendar, step.start, step.limit, case.pauses, judged).at
         reason = Reason("step_overdue", f"环节超时：{step.name}", CardLevel.RED)
-        moving = running_until is None and _moving(calendar, step.start, step.limit, case)
-        yield _Threshold(due + _TICK, reason, moving), running_until
-
-
-def _holds(threshold: _Threshold, at: dt.datetime) -> bool:
-    return threshold.start is None or at >= threshold.start
+        moving, wake = False, None
+        if not ended:
+            moving, wake = _suspension(calendar, step.start, step.limit, case, as_of)
+        yield _Threshold(due + _TICK, reason, moving, step.end, wake)
 
 
 def _time_thresholds(
-    calendar: WorkCalendar, rules: CardRules, case: CaseView, as_of: dt.datetime, promised: Deadline
-) -> list[tuple[_Threshold, dt.datetime]]:
-    """Every time-based threshold of an accepted case, each with the instant it is judged at."""
+    calendar: WorkCalendar,
+    rules: CardRules,
+    case: CaseView,
+    as_of: dt.datetime,
+    deadlines: tuple[Deadline, Deadline | None],
+) -> list[_Threshold]:
+    """Every time-based threshold of an accepted case (promised, legal, steps)."""
     accepted = case.accepted_at
     assert accepted is not None
-    moving = _moving(calendar, accepted, case.promised, case)
-    chain = list(_promised_thresholds(calendar, rules, case, promised, moving))
-    held = [threshold for threshold in chain if _holds(threshold, as_of)]
-    if case.completed_at is not None:
+    promised, legal = deadlines
+    suspension = _suspension(calendar, accepted, case.promised, case, as_of)
+    chain = _promised_thresholds(calendar, rules, case, promised, suspension)
+    held = [threshold for threshold in chain if threshold.holds(as_of)]
+    if case.completed_at is not None:  # a warning looks ahead: none for a completed case
         held = [threshold for threshold in held if threshold.reason.level is not CardLevel.WARNING]
     # of the promised chain keep the highest reason that holds, and the ones still to come
-    kept = held[-1:] + [threshold for threshold in chain if not _holds(threshold, as_of)]
-    judged = [(threshold, as_of) for threshold in kept]
-    if case.legal is not None and rules.red_past_legal:
-        legal = deadline(calendar, accepted, case.legal, case.pauses, as_of)
+    kept = held[-1:] + [threshold for threshold in chain if not threshold.holds(as_of)]
+    if case.legal is not None and legal is not None and rules.red_past_legal:
         reason = Reason("past_legal", "超过法定时限", CardLevel.RED)
-        legal_moving = _moving(calendar, accepted, case.legal, case)
-        judged.append((_Threshold(legal.at + _TICK, reason, legal_moving), as_of))
-    for threshold, ended in _step_thresholds(calendar, case, as_of):
-        judged.append((threshold, ended or as_of))
-    return judged
+        moving, wake = _suspension(calendar, accepted, case.legal, case, as_of)
+        kept.append(_Threshold(legal.at + _TICK, reason, moving, None, wake))
+    return kept + list(_step_thresholds(calendar, case, as_of))
 
 
-def _next_change(
-    judged: list[tuple[_Threshold, dt.datetime]], as_of: dt.datetime
-) -> dt.datetime | None:
-    """First start of a threshold that does not hold yet, is judged now and does not move."""
-    starts = [
-        threshold.start
-        for threshold, at in judged
-        if threshold.start is not None
-        and at == as_of
-        and not threshold.moving
-        and not _holds(threshold, at)
-    ]
+def _next_change(thresholds: list[_Threshold], as_of: dt.datetime) -> dt.datetime | None:
+    """The first instant the evaluation can change: a threshold still to come that does not
+    move, or the instant an open pause starts to hold one back (its deadline moves from then)."""
+    starts = [t.start for t in thresholds if t.start is not None and t.may_start_after(as_of)]
+    starts += [t.wake for t in thresholds if t.wake is not None]
     return min(starts, default=None)
 
 
@@ -289,11 +330,11 @@ def _evaluate_accepted(
     legal = None
     if case.legal is not None:
         legal = deadline(calendar, accepted, case.legal, case.pauses, as_of)
-    judged = _time_thresholds(calendar, rules, case, as_of, promised)
-    reasons += [threshold.reason for threshold, at in judged if _holds(threshold, at)]
+    thresholds = _time_thresholds(calendar, rules, case, as_of, (promised, legal))
+    reasons += [threshold.reason for threshold in thresholds if threshold.holds(as_of)]
     found = tuple(reasons)
     completed = case.completed_at is not None
-    latest = max([as_of] + [t.start for t, _ in judged if t.start is not None])
+    latest = max([as_of] + [t.start for t in thresholds if t.start is not None])
     return Evaluation(
         status=CaseStatus.COMPLETED if completed else CaseStatus.OPEN,
         level=_highest(found),
@@ -303,7 +344,7 @@ def _evaluate_accepted(
         legal=legal,
         remaining_s=signed_working_seconds(calendar, as_of, promised.at),
         completion=_completion(calendar, rules, as_of, promised) if completed else None,
-        next_change_at=None if completed else _next_change(judged, as_of),
+        next_change_at=None if completed else _next_change(thresholds, as_of),
         provisional=calendar.provisional_between(local(calendar, accepted).date(), latest.date()),
     )
 

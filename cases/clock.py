@@ -216,7 +216,9 @@ def _natural_close(calendar: WorkCalendar, natural_end: dt.datetime) -> dt.datet
 
 def _natural_deadline(
     calendar: WorkCalendar, accepted_at: dt.datetime, days: int, spans: list[Span]
-) -> dt.datetime:
+) -> tuple[dt.datetime, dt.datetime]:
+    """(deadline, natural end): the natural end is the limit's end in calendar time, moved by
+    the paused time; the deadline is the close of office on its day, or the next working day."""
     accepted_day = local(calendar, accepted_at).date()
     start = accepted_at if days == 0 else _midnight_after(calendar, accepted_day, 0)
     natural_end = _midnight_after(calendar, accepted_day, days)
@@ -228,7 +230,35 @@ def _natural_deadline(
         if pause_end > begin:
             natural_end += pause_end - begin
             at = _natural_close(calendar, natural_end)
-    return at
+    return at, natural_end
+
+
+def natural_day_change(
+    calendar: WorkCalendar,
+    accepted_at: dt.datetime,
+    limit: Limit,
+    pauses: Iterable[Pause],
+    now: dt.datetime,
+) -> dt.datetime:
+    """While an open pause holds a natural-day limit back, its natural end moves with time and
+    its deadline jumps a day each time the natural end passes a midnight: the first instant
+    after `now` at which that happens."""
+    spans = merge_pauses(pauses, now)
+    _, natural_end = _natural_deadline(calendar, accepted_at, limit.amount, spans)
+    moment = natural_end.astimezone(calendar.zone)
+    midnight = dt.datetime(moment.year, moment.month, moment.day, tzinfo=calendar.zone)
+    if midnight < moment:
+        midnight = _midnight_after(calendar, moment.date(), 0)
+    return _aware(now, "now") + (midnight - natural_end) + _TICK
+
+
+def clock_start(calendar: WorkCalendar, accepted_at: dt.datetime, limit: Limit) -> dt.datetime:
+    """When a limit's clock starts running: the local midnight that ends the acceptance date,
+    or the acceptance instant itself for limits in hours and limits of 0 days."""
+    if limit.unit is LimitUnit.WORKING_HOURS or limit.amount == 0:
+        return _aware(accepted_at, "accepted_at")
+    day = local(calendar, accepted_at).date()
+    return _midnight_after(calendar, day, 0).astimezone(calendar.zone)
 
 
 def limit_office_seconds(calendar: WorkCalendar, accepted_at: dt.datetime, limit: Limit) -> float:
@@ -238,11 +268,8 @@ def limit_office_seconds(calendar: WorkCalendar, accepted_at: dt.datetime, limit
     if limit.unit is not LimitUnit.NATURAL_DAYS:
         start, end = _office_bounds(calendar, accepted_at, limit)
         return (end - start) / MICROS
-    at = _natural_deadline(calendar, accepted_at, limit.amount, [])
-    if limit.amount == 0:
-        return working_seconds(calendar, accepted_at, at)
-    day = local(calendar, accepted_at).date()
-    return working_seconds(calendar, _midnight_after(calendar, day, 0), at)
+    at, _ = _natural_deadline(calendar, accepted_at, limit.amount, [])
+    return working_seconds(calendar, clock_start(calendar, accepted_at, limit), at)
 
 
 def deadline(
@@ -260,7 +287,7 @@ def deadline(
     pauses = tuple(pauses)
     spans = merge_pauses(pauses, now)
     if limit.unit is LimitUnit.NATURAL_DAYS:
-        at = _natural_deadline(calendar, accepted_at, limit.amount, spans)
+        at, _ = _natural_deadline(calendar, accepted_at, limit.amount, spans)
     else:
         at = _office_deadline(calendar, accepted_at, limit, spans)
     first = local(calendar, accepted_at).date()

@@ -313,3 +313,27 @@ def test_bad_inputs() -> None:
         CardRules(warning_fraction=1.5)
     with pytest.raises(ValueError, match="grace_working_days"):
         CardRules(grace_working_days=-1)
+
+
+def test_suspension_on_the_acceptance_day_starts_to_count_at_midnight() -> None:
+    case = view("2026-11-16 10:00", 5, pauses=(Pause(at("2026-11-16 11:00")),))
+    # the acceptance day is not counted: the deadline stands still until the clock starts
+    assert evaluate(CAL, RULES, case, at("2026-11-16 12:00")).next_change_at == at(
+        "2026-11-17 00:00"
+    )
+    assert evaluate(CAL, RULES, case, at("2026-11-17 00:00")).next_change_at is None
+
+
+def test_suspended_natural_day_limit_changes_when_its_natural_end_passes_midnight() -> None:
+    case = CaseView(
+        Limit(3, LimitUnit.NATURAL_DAYS),
+        at("2026-11-16 10:00"),
+        pauses=(Pause(at("2026-11-17 09:00")),),
+    )
+    # 3 hours paused: the natural end moves from 11-19 24:00 to 11-20 03:00
+    result = evaluate(CAL, RULES, case, at("2026-11-17 12:00"))
+    assert result.promised is not None and result.promised.at == at("2026-11-20 17:30")
+    # it passes 11-20 24:00 after 21 more hours: the deadline then moves to Monday 11-23
+    assert result.next_change_at == at("2026-11-18 09:00:00.000001")
+    later = evaluate(CAL, RULES, case, at("2026-11-18 09:00:00.000001"))
+    assert later.promised is not None and later.promised.at == at("2026-11-23 17:30")

@@ -4,9 +4,10 @@ Rules of `evaluate(calendar, rules, case, now)` (office time as in `cases.clock`
 
 - The case is judged at `now`, or at its completion when it is completed (a completed case's
   evaluation never changes with time). A withdrawn case deserves no card.
-- warning (临近承诺时限): the office time left before the promised deadline is at most
-  `rules.warning_working_days` working days (default 1), or, when `rules.warning_fraction` is
-  set, at most that fraction of the office time the promised limit allows.
+- warning (临近承诺时限), open cases only: the office time left before the promised deadline is
+  at most `rules.warning_working_days` working days (default 1), or, when
+  `rules.warning_fraction` is set, at most that fraction of the office time the promised limit
+  allows (from the clock's start to the deadline without pauses).
 - yellow (超过承诺时限): past the promised deadline.
 - red (超过督办宽限期): past the promised deadline plus `rules.grace_working_days` (default 2)
   working days of supervision grace.
@@ -22,8 +23,10 @@ Rules of `evaluate(calendar, rules, case, now)` (office time as in `cases.clock`
   finished on its last day is on time, not early).
 - `Evaluation.next_change_at` is the first instant at which the level or the reasons can change
   without a new event (None: never); until then re-evaluating gives the same card, so a store
-  only needs to re-evaluate the cases whose instant has come. Deadlines held back by a still-open
-  suspension move with time, so they yield no change instant.
+  only needs to re-evaluate the cases whose instant has come. A deadline held back by a
+  still-open suspension moves with time (the remaining office time stands still): it yields a
+  change instant only where the pause starts to count (the end of the acceptance date) or, for
+  natural days, where the deadline jumps to the next day.
 - Without new events an open case's level only rises with time, with one exception: while a
   case with a natural-day limit is suspended its deadline moves in whole days (the paused time
   moves the natural end past a midnight), so its level may drop; `transition` never lowers an

@@ -48,9 +48,14 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from analyzers.rules import Context  # noqa: E402
-from hallwatch.analysis_process import ProcessEngine, build_engine  # noqa: E402
+from hallwatch.analysis_process import (  # noqa: E402
+    ProcessEngine,
+    build_engine,
+    tune_parent_interpreter,
+)
 from hallwatch.analysis_worker import AnalysisWorker, Engine  # noqa: E402
 from hallwatch.config import Camera, Site, Window  # noqa: E402
+from hallwatch.config_analysis import DetectorSettings  # noqa: E402
 from hallwatch.store import Store  # noqa: E402
 from ingest.packets import PacketItem, PacketQueue  # noqa: E402
 from ingest.reader import CameraReader  # noqa: E402
@@ -133,10 +138,11 @@ class NaiveDecoder:
 TABLE_ZONE = [(0.35, 0.6), (0.8, 0.6), (0.8, 0.98), (0.35, 0.98)]  # where people stand
 
 
-def bench_site(camera_ids: list[str]) -> Site:
+def bench_site(camera_ids: list[str], threads: int) -> Site:
     """One service window per camera, its staff zone where people stand in the footage."""
     return Site(
         name="bench",
+        detector=DetectorSettings(threads=threads),
         cameras=[Camera(id=c, name=c, url="bench.mp4") for c in camera_ids],
         windows=[
             Window(id=f"W{c}", name=c, department="d", camera=c, staff_zone=TABLE_ZONE)
@@ -145,10 +151,12 @@ def bench_site(camera_ids: list[str]) -> Site:
     )
 
 
-def analysis_worker(camera_ids: list[str], engine_kind: str) -> AnalysisWorker:
+def analysis_worker(camera_ids: list[str], engine_kind: str, threads: int) -> AnalysisWorker:
     """The product's analysis worker over `engine_kind`: "process" (the analyzers in a child
     process, as `hallwatch serve` runs them) or "thread" (in this process)."""
-    site = bench_site(camera_ids)
+    site = bench_site(camera_ids, threads)
+    if engine_kind == "process":
+        tune_parent_interpreter()  # as `hallwatch serve` does
     engine: Engine = (
         ProcessEngine(site, REPO) if engine_kind == "process" else build_engine(site, REPO)
     )
@@ -189,7 +197,7 @@ def proc_cpu_seconds(pid: int) -> float:
 
 def run_pipeline(
     kind: str, urls: dict[str, str], cameras: int, seconds: float, server_pid: int,
-    engine: str | None = None,
+    engine: str | None = None, threads: int = 2,
 ) -> Run:  # fmt: skip
     workdir = Path(tempfile.mkdtemp(prefix=f"hw-bench-{kind}-"))
     store = Store(workdir / "bench.db")
@@ -197,7 +205,7 @@ def run_pipeline(
     readers: list[CameraReader] = []
     consumers: list[Any] = []
     ids = [f"cam{n:03d}" for n in range(cameras)]
-    worker = analysis_worker(ids, engine) if engine and kind != "naive" else None
+    worker = analysis_worker(ids, engine, threads) if engine and kind != "naive" else None
     for camera_id in ids:
         reader = CameraReader(camera_id, parse_source(urls["main"]))
         sub = CameraReader(camera_id, parse_source(urls["sub"])) if kind == "sub" else None
@@ -270,10 +278,11 @@ def _consumers(
 
 
 def sweep(kind: str, urls: dict[str, str], counts: list[int], seconds: float, pid: int,
-          report: Callable[[str], None], engine: str | None = None) -> Run | None:  # fmt: skip
+          report: Callable[[str], None], engine: str | None = None,
+          threads: int = 2) -> Run | None:  # fmt: skip
     best = None
     for cameras in counts:
-        run = run_pipeline(kind, urls, cameras, seconds, pid, engine)
+        run = run_pipeline(kind, urls, cameras, seconds, pid, engine, threads)
         verdict = "real-time" if run.realtime else "NOT real-time"
         if run.analysed is not None and run.skipped is not None:
             verdict += (f"  analysed {100 * run.analysed:.0f}% of sampled frames,"
@@ -296,6 +305,8 @@ def main() -> None:
     parser.add_argument("--analyze", choices=["process", "thread"], default=None,
                         help="run the analyzer stack too: in a child process (as the product"
                         " does) or in a thread of this process (the way before)")  # fmt: skip
+    parser.add_argument("--threads", type=int, default=DetectorSettings().threads,
+                        help="detector.threads (onnxruntime intra-op threads)")  # fmt: skip
     args = parser.parse_args()
     tmp = Path(tempfile.gettempdir())
     clip = make_camera_clip(tmp / "hallwatch-bench-1080p25.mp4")
@@ -314,7 +325,8 @@ def main() -> None:
                              ("naive", args.naive_cameras)):  # fmt: skip
             if counts:
                 numbers = [int(n) for n in counts.split(",")]
-                results[kind] = sweep(kind, urls, numbers, args.seconds, pid, print, args.analyze)
+                results[kind] = sweep(kind, urls, numbers, args.seconds, pid, print, args.analyze,
+                                      args.threads)
     summarise(results)
 
 

@@ -55,7 +55,13 @@ class DetectorSettings(Model):
         description="onnxruntime execution providers in order of preference, e.g."
         " [CUDAExecutionProvider, CPUExecutionProvider]",
     )
-    threads: int = Field(default=1, ge=1, le=64, description="onnxruntime threads")
+    threads: int = Field(
+        default=2,
+        ge=1,
+        le=64,
+        description="onnxruntime intra-op threads of the analysis process (2 on a 2-core box:"
+        " with 1, 32 cameras were not analysed in real time; bench/ingest_scale.py)",
+    )
 
     @field_validator("input_size")
     @classmethod

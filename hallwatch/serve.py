@@ -12,7 +12,7 @@ import uvicorn
 
 from console.app import ConsoleSettings, EvidenceSetup, create_app
 from console.auth import Role, ensure_user
-from hallwatch.analysis_process import ProcessEngine
+from hallwatch.analysis_process import ProcessEngine, tune_parent_interpreter
 from hallwatch.config import Site, calendar_notices, data_dir_of, load_site
 from hallwatch.runtime import Runtime
 from hallwatch.store import Store
@@ -60,6 +60,7 @@ def serve(
     data_dir = data_dir or data_dir_of(site, config_path)
     store = Store(data_dir / "hallwatch.db")
     password = admin_password(store, reset_admin)
+    tune_parent_interpreter()
     engine = ProcessEngine(site, config_path.parent)  # loads the model: a ModelError ends here
     runtime = Runtime(site, config_path, store, engine, data_dir)
     index = None if runtime.recording is None else runtime.recording.index

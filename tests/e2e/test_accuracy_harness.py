@@ -473,12 +473,12 @@ def test_effective_site_writes_a_valid_copy_only_with_overrides(tmp_path: Path) 
     out = tmp_path / "out"
     out.mkdir()
     assert effective_site(site, [], out) == site
-    copy = effective_site(site, ["thresholds.absence_delay_s=7", "detector.threads=2"], out)
+    copy = effective_site(site, ["thresholds.absence_delay_s=7", "detector.threads=3"], out)
     assert copy.parent == out
     loaded = load_site(copy)
     assert loaded.thresholds.absence_delay_s == 7
     assert loaded.thresholds.return_delay_s == 1
-    assert loaded.detector.threads == 2
+    assert loaded.detector.threads == 3
     assert site.read_text(encoding="utf-8") == SITE_TEXT
 
 

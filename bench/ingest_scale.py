@@ -246,8 +246,9 @@ def run_pipeline(
         span = wall1 - wall0
         print(f"  analysis: {worker.analysed} analysed, {stale(worker)} stale,"
               f" {errors} errors, {replaced} replaced by newer frames;"
-              f" {(batches1 - batches0) / span:.1f} batches/s,"
-              f" child process {100 * (child1 - child0) / span:.0f}% of a core")  # fmt: skip
+              f" {(batches1 - batches0) / span:.1f} batches/s"
+              + (f", child process {100 * (child1 - child0) / span:.0f}% of a core"
+                 if child else ""))  # fmt: skip
     store.close()
     elapsed = wall1 - wall0
     worst = min(b - a for a, b in zip(packets_before, packets_after, strict=True))

@@ -168,11 +168,13 @@ class AnalysisWorker:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop taking frames (the engine stays open for a final `flush`)."""
+        """Stop taking frames and deliver the batches in flight (the engine stays open for a
+        final `flush`). Waits for the engine's last reply, which its own timeout bounds, so
+        that nobody else talks to the engine while this thread still does."""
         self._stop.set()
         self.mailbox.close()
         if self._thread.is_alive():
-            self._thread.join(30)
+            self._thread.join()
 
     def _run(self) -> None:
         """Keep up to `depth` batches with the engine: while it analyses one, the next one

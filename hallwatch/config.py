@@ -29,6 +29,7 @@ from hallwatch.config_base import (
     check_polygon,
     optional_polygon,
 )
+from hallwatch.config_cases import CasesSettings
 from hallwatch.yamlloc import line_of
 
 Loc = tuple[str | int, ...]
@@ -238,6 +239,10 @@ class Site(Model):
     )
     recording: RecordingSettings = Field(
         default=RecordingSettings(), description="Continuous recording and retention"
+    )
+    cases: CasesSettings = Field(
+        default=CasesSettings(),
+        description="Approval cases: card rules, and per item default limits and step limits",
     )
 
     def camera(self, camera_id: str) -> Camera:

@@ -1,4 +1,6 @@
-"""Shared fixtures: `db_url`, one empty database per test on SQLite and on PostgreSQL."""
+"""Shared test setup: hypothesis without per-example deadlines (CI machines are shared and
+slow; a deadline there fails a correct test), and `db_url`, one empty database per test on
+SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -8,8 +10,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from tests.support.postgres import REQUIRE_ENV, PostgresServer, find_bindir
+
+settings.register_profile("hallwatch", deadline=None)
+settings.load_profile("hallwatch")
 
 _numbers = itertools.count()
 

@@ -1,0 +1,209 @@
+"""The case ledger: intake of validated events, projection of each touched case, its card.
+
+`CaseLedger.ingest(source, events, now)` stores a batch in ONE transaction: the events not seen
+before (idempotent by source and event id), then, for every case they touch, the case row
+folded from all its events, its evaluation and its card with history. When it returns, all of
+it is committed: the caller may answer 2xx. `reevaluate_due(now)` re-judges the cases whose
+`next_change_at` has come (a deadline passed without a new event).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+from cases.cards import (
+    CardAction,
+    CardLevel,
+    CardRules,
+    CardState,
+    Evaluation,
+    evaluate,
+    transition,
+)
+from cases.intake import EventBase
+from cases.projection import CaseFacts, case_view, fold
+from cases.rules import card_rules_for
+from cases.store import IncomingEvent, append_events, events_of
+from cases.workdays import WorkCalendar
+from hallwatch.config_cases import CasesSettings
+from hallwatch.database import Cursor, Database
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    accepted: int  # events stored now
+    duplicates: int  # events already stored (sent again)
+    cases: tuple[str, ...]  # cases re-evaluated
+
+
+def incoming(event: EventBase) -> IncomingEvent:
+    return IncomingEvent(
+        event.event_id, event.case_id, event.type, event.at.timestamp(),
+        event.model_dump(mode="json"),
+    )  # fmt: skip
+
+
+def _ts(when: dt.datetime | None) -> float | None:
+    return None if when is None else when.timestamp()
+
+
+class CaseLedger:
+    def __init__(self, db: Database, calendar: WorkCalendar, settings: CasesSettings) -> None:
+        self.db = db
+        self.calendar = calendar
+        self.settings = settings
+        self._rules = lru_cache(maxsize=4096)(self._rules_of)
+
+    def _rules_of(self, item_code: str) -> CardRules:
+        return card_rules_for(self.settings, item_code)
+
+    def ingest(
+        self, source: str, events: Sequence[EventBase], now: dt.datetime | None = None
+    ) -> IngestResult:
+        when = now or dt.datetime.now(dt.UTC)
+        with self.db.transaction() as cursor:
+            fresh = append_events(cursor, source, [incoming(e) for e in events], time.time())
+            touched = sorted({event.case_id for event in fresh})
+            for case_id in touched:
+                self._project(cursor, case_id, source, when)
+        return IngestResult(len(fresh), len(events) - len(fresh), tuple(touched))
+
+    def reevaluate_due(self, now: dt.datetime, limit: int = 10_000) -> int:
+        """Re-judge up to `limit` cases whose card may have changed by `now`."""
+        rows = self.db.query(
+            "SELECT case_id, source FROM cases WHERE next_change_at <= ?"
+            " ORDER BY next_change_at LIMIT ?",
+            (now.timestamp(), limit),
+        )
+        with self.db.transaction() as cursor:
+            for row in rows:
+                self._project(cursor, row["case_id"], row["source"], now)
+        return len(rows)
+
+    # --- one case ---------------------------------------------------------------------------
+
+    def _project(self, cursor: Cursor, case_id: str, source: str, now: dt.datetime) -> None:
+        bodies = [event.body for event in events_of(cursor, case_id)]
+        facts = fold(case_id, bodies, self.settings)
+        view = case_view(facts, self.settings)
+        evaluation = None
+        if view is not None:
+            evaluation = evaluate(self.calendar, self._rules(facts.item_code or ""), view, now)
+        self._write_case(cursor, facts, source, evaluation, now)
+        if evaluation is not None:
+            self._write_card(cursor, case_id, evaluation, now)
+
+    def _write_case(
+        self,
+        cursor: Cursor,
+        facts: CaseFacts,
+        source: str,
+        evaluation: Evaluation | None,
+        now: dt.datetime,
+    ) -> None:
+        accepted, completed = facts.accepted, facts.completed
+        status = "open" if evaluation is None else evaluation.status.value
+        completion = None if evaluation is None else evaluation.completion
+        values = (
+            facts.case_id, source,
+            None if accepted is None else accepted.item_code,
+            None if accepted is None else accepted.item_name,
+            None if accepted is None else accepted.department,
+            None if accepted is None else accepted.window_id,
+            None if accepted is None else accepted.applicant_type.value,
+            None if accepted is None else accepted.at.timestamp(),
+            status,
+            None if completed is None else completed.at.timestamp(),
+            None if completed is None else completed.outcome.value,
+            _ts(None if evaluation is None or evaluation.promised is None
+                else evaluation.promised.at),
+            _ts(None if evaluation is None or evaluation.legal is None else evaluation.legal.at),
+            int(evaluation is not None and evaluation.provisional),
+            int(bool(facts.pauses) and any(p.end is None for p in facts.pauses)),
+            None if evaluation is None else evaluation.remaining_s,
+            None if evaluation is None or evaluation.level is None else evaluation.level.value,
+            _reasons_json(evaluation),
+            None if completion is None else int(completion.on_time),
+            None if completion is None else int(completion.early),
+            _ts(None if evaluation is None else evaluation.next_change_at),
+            now.timestamp(), time.time(),
+        )  # fmt: skip
+        cursor.execute(UPSERT_CASE, values)
+
+    def _write_card(
+        self, cursor: Cursor, case_id: str, evaluation: Evaluation, now: dt.datetime
+    ) -> None:
+        rows = cursor.execute(
+            "SELECT id, level, state, acknowledged_at FROM cards WHERE case_id = ?", (case_id,)
+        )
+        previous = None
+        if rows:
+            row = rows[0]
+            previous = CardState(
+                CardLevel(row["level"]), row["state"] == "open", row["acknowledged_at"] is not None
+            )
+        change = transition(previous, evaluation)
+        if change.state is None:
+            return
+        at = now.timestamp()
+        reasons = _reasons_json(evaluation)
+        level = change.state.level.value
+        card_id = int(rows[0]["id"]) if rows else None
+        for action in change.actions:
+            if action is CardAction.RAISE:
+                (inserted,) = cursor.execute(
+                    "INSERT INTO cards (case_id, level, state, reasons, raised_at)"
+                    " VALUES (?, ?, 'open', ?, ?) RETURNING id",
+                    (case_id, level, reasons, at),
+                )
+                card_id = int(inserted["id"])
+            elif action is CardAction.ESCALATE:
+                cursor.execute(
+                    "UPDATE cards SET level = ?, reasons = ?, escalated_at = ?,"
+                    " acknowledged_by = NULL, acknowledged_at = NULL, note = NULL WHERE id = ?",
+                    (level, reasons, at, card_id),
+                )
+            elif action is CardAction.CLOSE:
+                cursor.execute(
+                    "UPDATE cards SET state = 'closed', closed_at = ? WHERE id = ?",
+                    (at, card_id),
+                )
+            if action is not CardAction.KEEP:
+                cursor.execute(
+                    "INSERT INTO card_history (card_id, at, action, level) VALUES (?, ?, ?, ?)",
+                    (card_id, at, action.value, level),
+                )
+
+
+def _reasons_json(evaluation: Evaluation | None) -> str:
+    if evaluation is None:
+        return "[]"
+    return json.dumps(
+        [{"code": r.code, "text": r.text, "level": r.level.value} for r in evaluation.reasons],
+        ensure_ascii=False,
+    )
+
+
+UPSERT_CASE = """
+INSERT INTO cases (case_id, source, item_code, item_name, department, window_id,
+    applicant_type, accepted_at, status, completed_at, outcome, promised_deadline,
+    legal_deadline, provisional, suspended, remaining_s, card_level, reasons, on_time, early,
+    next_change_at, evaluated_at, updated_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (case_id) DO UPDATE SET
+    source = excluded.source, item_code = excluded.item_code, item_name = excluded.item_name,
+    department = excluded.department, window_id = excluded.window_id,
+    applicant_type = excluded.applicant_type, accepted_at = excluded.accepted_at,
+    status = excluded.status, completed_at = excluded.completed_at,
+    outcome = excluded.outcome, promised_deadline = excluded.promised_deadline,
+    legal_deadline = excluded.legal_deadline, provisional = excluded.provisional,
+    suspended = excluded.suspended, remaining_s = excluded.remaining_s,
+    card_level = excluded.card_level, reasons = excluded.reasons, on_time = excluded.on_time,
+    early = excluded.early, next_change_at = excluded.next_change_at,
+    evaluated_at = excluded.evaluated_at, updated_at = excluded.updated_at
+"""

@@ -25,7 +25,7 @@ from cases.cards import (
     evaluate,
     transition,
 )
-from cases.intake import EventBase
+from cases.intake import EventBase, canonical_json
 from cases.projection import CaseFacts, case_view, fold
 from cases.rules import card_rules_for
 from cases.store import IncomingEvent, append_events, events_of
@@ -42,10 +42,10 @@ class IngestResult:
 
 
 def incoming(event: EventBase) -> IncomingEvent:
-    return IncomingEvent(
-        event.event_id, event.case_id, event.type, event.at.timestamp(),
-        event.model_dump(mode="json"),
-    )  # fmt: skip
+    """The event as stored: its canonical content (`at` in UTC, absent fields left out), so a
+    repeat with the same meaning is a duplicate whatever offset the source wrote."""
+    body = json.loads(canonical_json(event))
+    return IncomingEvent(event.event_id, event.case_id, event.type, event.at.timestamp(), body)
 
 
 def _ts(when: dt.datetime | None) -> float | None:

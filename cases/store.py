@@ -163,21 +163,44 @@ class Sources:
         return [row["name"] for row in self.db.query("SELECT name FROM case_sources ORDER BY name")]
 
 
+class EventConflict(ValueError):
+    """Events whose (source, event_id) was stored before with other content."""
+
+    def __init__(self, event_ids: Sequence[str]) -> None:
+        super().__init__(f"event ids stored before with other content: {', '.join(event_ids)}")
+        self.event_ids = list(event_ids)
+
+
+def _body_text(body: dict[str, Any]) -> str:
+    return json.dumps(body, ensure_ascii=False, sort_keys=True)
+
+
 def append_events(
     cursor: Cursor, source: str, events: Sequence[IncomingEvent], received_at: float
 ) -> list[IncomingEvent]:
-    """Store the events not stored before (by source and event_id); returns the new ones."""
-    fresh = []
+    """Store the events not stored before (by source and event_id); returns the new ones.
+    An event id stored before with other content raises EventConflict (the caller's
+    transaction then writes nothing)."""
+    fresh, conflicts = [], []
     for event in events:
+        text = _body_text(event.body)
         inserted = cursor.execute(
             "INSERT INTO case_events (source, event_id, case_id, type, at, body, received_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source, event_id) DO NOTHING"
             " RETURNING id",
-            (source, event.event_id, event.case_id, event.type, event.at,
-             json.dumps(event.body, ensure_ascii=False, sort_keys=True), received_at),
-        )  # fmt: skip
+            (source, event.event_id, event.case_id, event.type, event.at, text, received_at),
+        )
         if inserted:
             fresh.append(event)
+            continue
+        (stored,) = cursor.execute(
+            "SELECT body FROM case_events WHERE source = ? AND event_id = ?",
+            (source, event.event_id),
+        )
+        if stored["body"] != text:
+            conflicts.append(event.event_id)
+    if conflicts:
+        raise EventConflict(conflicts)
     return fresh
 
 

@@ -17,7 +17,7 @@ import pytest
 from cases.intake import parse_event
 from cases.ledger import CaseLedger
 from cases.projection import Place, fold
-from cases.store import Sources, open_case_db
+from cases.store import EventConflict, Sources, open_case_db
 from cases.workdays import work_calendar
 from hallwatch.config import Schedule
 from hallwatch.config_cases import CasesSettings
@@ -163,3 +163,13 @@ def test_places_link_a_case_to_its_windows_and_times() -> None:
         Place("批准", "W03", at(17, 9), None),
     ]
     assert [(s.name, s.end) for s in facts.steps] == [("审核", at(16, 15)), ("批准", None)]
+
+
+def test_the_same_instant_written_in_another_offset_is_a_repeat_not_a_conflict(
+    ledger: CaseLedger,
+) -> None:
+    ledger.ingest("sys", [accepted("C7", at(16, 10))], now=at(16, 11))
+    in_utc = accepted("C7", at(16, 10).astimezone(dt.UTC))
+    assert ledger.ingest("sys", [in_utc], now=at(16, 12)).duplicates == 1
+    with pytest.raises(EventConflict):
+        ledger.ingest("sys", [accepted("C7", at(16, 11))], now=at(16, 12))

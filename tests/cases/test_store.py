@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from cases.store import IncomingEvent, Sources, append_events, events_of, open_case_db
+import pytest
+
+from cases.store import (
+    EventConflict,
+    IncomingEvent,
+    Sources,
+    append_events,
+    events_of,
+    open_case_db,
+)
 from hallwatch.database import Database
 
 
@@ -61,3 +70,18 @@ def test_a_failed_intake_writes_nothing(db_url: str) -> None:
         pass
     with db.transaction() as cursor:
         assert events_of(cursor, "C1") == []
+
+
+def test_an_event_id_sent_again_with_other_content_is_a_conflict_and_writes_nothing(
+    db_url: str,
+) -> None:
+    db = open_case_db(db_url)
+    Sources(db).add("s")
+    with db.transaction() as cursor:
+        append_events(cursor, "s", [event("e1", note="a")], 1.0)
+    with pytest.raises(EventConflict, match="e1") as caught, db.transaction() as cursor:
+        append_events(cursor, "s", [event("e2", case_id="C2"), event("e1", note="b")], 2.0)
+    assert caught.value.event_ids == ["e1"]
+    with db.transaction() as cursor:
+        assert events_of(cursor, "C2") == []  # the good event of that batch is not kept
+        assert [e.body["note"] for e in events_of(cursor, "C1")] == ["a"]

@@ -7,7 +7,9 @@
 - `cases`: one row per case, a projection of its events (rebuilt from them whenever one
   arrives, so out-of-order events end in the same state), with the evaluated deadline and
   card, and `next_change_at`, the instant its card can next change without a new event.
-- `cards` and `card_history`: a case's card (预警 / 黄牌 / 红牌) as state with history.
+- `cards` and `card_history`: a case's card (预警 / 黄牌 / 红牌) as state with history;
+  `console_event` and `published_*` record what the console's event feed was last told (an
+  outbox: see cases.publish).
 """
 
 from __future__ import annotations
@@ -82,7 +84,10 @@ MIGRATIONS: tuple[str, ...] = (
         acknowledged_by TEXT,
         acknowledged_at {real},
         note TEXT,
-        closed_at {real}
+        closed_at {real},
+        console_event {bigint},
+        published_level TEXT,
+        published_state TEXT
     );
     CREATE INDEX cards_state ON cards(state, level);
     CREATE TABLE card_history (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -9,7 +10,10 @@ from typing import Protocol
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from console import api, evidence, metrics, pages, recordings
+from cases.ledger import CaseLedger
+from cases.store import Sources
+from console import api, evidence, intake, metrics, pages, recordings
+from console import cases as case_routes
 from console.assets import static_dir
 from hallwatch.config import Site
 from hallwatch.live import LiveView
@@ -36,6 +40,15 @@ class EvidenceSetup:
 
 
 @dataclass(frozen=True)
+class CaseSetup:
+    """The supervision store: the case ledger and the source systems allowed to feed it."""
+
+    ledger: CaseLedger
+    sources: Sources
+    publish: Callable[[], int] | None = None  # tells the console's feed of card changes
+
+
+@dataclass(frozen=True)
 class ConsoleSettings:
     secure_cookies: bool = False  # set behind HTTPS
     calendar_notices: list[str] = field(default_factory=list)
@@ -49,6 +62,7 @@ def create_app(
     settings: ConsoleSettings | None = None,
     recording_index: SegmentIndex | None = None,
     evidence_setup: EvidenceSetup | None = None,
+    cases: CaseSetup | None = None,
 ) -> FastAPI:
     app = FastAPI(title="hallwatch console", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.site = site
@@ -59,10 +73,13 @@ def create_app(
     app.state.clips = evidence_setup.clips if evidence_setup else None
     app.state.site_key = evidence_setup.site_key if evidence_setup else None
     app.state.exports_dir = evidence_setup.exports_dir if evidence_setup else None
+    app.state.cases = cases
     app.include_router(pages.router)  # public: the page shells and login
     app.include_router(api.router)  # every route needs a logged-in user
     app.include_router(recordings.router)  # a logged-in user; playback is audited
     app.include_router(evidence.router)  # clips: a user; exports: inspectors; all audited
     app.include_router(metrics.router)  # a logged-in user or the metrics bearer token
+    app.include_router(intake.router)  # source systems, each with its own API key
+    app.include_router(case_routes.router)  # cases and cards: a user; acknowledging: inspectors
     app.mount("/static", StaticFiles(directory=static_dir()), name="static")
     return app

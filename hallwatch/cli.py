@@ -1,4 +1,4 @@
-"""The `hallwatch` command: check-config, analyze, serve, demo, user."""
+"""The `hallwatch` command: check-config, analyze, serve, demo, user, case-source."""
 
 from __future__ import annotations
 
@@ -77,6 +77,27 @@ def cmd_user(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_case_source(args: argparse.Namespace) -> int:
+    from cases.store import Sources
+    from hallwatch.cases_setup import open_case_database
+    from hallwatch.store import Store
+
+    site = load_site(Path(args.config))
+    data_dir = Path(args.data_dir) if args.data_dir else data_dir_of(site, Path(args.config))
+    db = open_case_database(site, data_dir)
+    sources = Sources(db)
+    if args.action == "list":
+        print(json.dumps({"sources": sources.names()}, ensure_ascii=False))
+        return EXIT_OK
+    if not args.name:
+        print("hallwatch case-source add: give the source system's NAME", file=sys.stderr)
+        return EXIT_INVALID
+    key = sources.add(args.name)
+    Store(data_dir / "hallwatch.db").audit(None, "case_source_key_issued", args.name)
+    print(json.dumps({"source": args.name, "api_key": key}, ensure_ascii=False))
+    return EXIT_OK
+
+
 def add_analyze_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("video", type=Path, help="recorded video file")
     parser.add_argument("--config", type=Path, help="cameras.yaml with windows and thresholds")
@@ -141,6 +162,16 @@ def build_parser() -> argparse.ArgumentParser:
     user.add_argument("--config", default="cameras.yaml")
     user.add_argument("--data-dir", default=None)
     user.set_defaults(func=cmd_user)
+
+    source = sub.add_parser(
+        "case-source", help="approval systems allowed to send cases: add one (prints its API"
+        " key, once; adding again replaces the key) or list them"
+    )  # fmt: skip
+    source.add_argument("action", choices=["add", "list"])
+    source.add_argument("name", nargs="?", help="the source system's name, e.g. 省政务服务平台")
+    source.add_argument("--config", default="cameras.yaml")
+    source.add_argument("--data-dir", default=None)
+    source.set_defaults(func=cmd_case_source)
     return parser
 
 

@@ -149,6 +149,18 @@ class CaseItem(Model):
 
 
 class CasesSettings(Model):
+    database: str | None = Field(
+        default=None,
+        pattern=r"^postgres(ql)?://",
+        description="PostgreSQL URL of the supervision store, e.g."
+        " postgresql://hallwatch@127.0.0.1/hallwatch; null: the site's own SQLite store",
+    )
+    tick_s: float = Field(
+        default=30.0,
+        ge=1,
+        le=3600,
+        description="How often cards are re-judged as deadlines pass (seconds)",
+    )
     card_rules: CardRulesSettings = Field(
         default=CardRulesSettings(), description="Card thresholds of the site (every item)"
     )

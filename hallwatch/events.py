@@ -8,13 +8,16 @@ from typing import Any
 
 
 class EventType(StrEnum):
-    """Every event type an analyzer raises (the `kind` of its EpisodeChange)."""
+    """Every event type: an analyzer's (the `kind` of its EpisodeChange) or a case card's."""
 
     COUNTER_VACANT = "counter_vacant"
     QUEUE_BUILDUP = "queue_buildup"
     LONG_WAIT = "long_wait"
     INTRUSION = "intrusion"
     OVERCROWDED = "overcrowded"
+    CASE_WARNING = "case_warning"  # raised by the supervision store, not by an analyzer
+    CASE_YELLOW = "case_yellow"
+    CASE_RED = "case_red"
 
 
 EVENT_LABELS_ZH: dict[str, str] = {
@@ -23,6 +26,9 @@ EVENT_LABELS_ZH: dict[str, str] = {
     EventType.LONG_WAIT: "等候超时",
     EventType.INTRUSION: "非开放时段闯入",
     EventType.OVERCROWDED: "人员超限",
+    EventType.CASE_WARNING: "办件预警",
+    EventType.CASE_YELLOW: "办件黄牌",
+    EventType.CASE_RED: "办件红牌",
 }
 
 

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import uvicorn
 
-from console.app import ConsoleSettings, EvidenceSetup, create_app
+from console.app import CaseSetup, ConsoleSettings, EvidenceSetup, create_app
 from console.auth import Role, ensure_user
 from hallwatch.analysis_process import ProcessEngine, tune_parent_interpreter
+from hallwatch.cases_setup import case_parts
 from hallwatch.config import Site, calendar_notices, data_dir_of, load_site
 from hallwatch.runtime import Runtime
 from hallwatch.store import Store
@@ -64,10 +65,14 @@ def serve(
     engine = ProcessEngine(site, config_path.parent)  # loads the model: a ModelError ends here
     runtime = Runtime(site, config_path, store, engine, data_dir)
     index = None if runtime.recording is None else runtime.recording.index
+    cases = case_parts(site, data_dir, store)
+    case_setup = CaseSetup(cases.ledger, cases.sources, cases.ticker.publish)
     app = create_app(
-        site, store, runtime, console_settings(site), index, evidence_setup(runtime, data_dir)
-    )
+        site, store, runtime, console_settings(site), index, evidence_setup(runtime, data_dir),
+        case_setup,
+    )  # fmt: skip
     runtime.start()
+    cases.ticker.start()
     banner = [f"hallwatch console: http://{host}:{port}/", f"data: {data_dir}"]
     if password is not None:
         banner.append(f"login: admin / {password}")
@@ -75,6 +80,8 @@ def serve(
     try:
         uvicorn.run(app, host=host, port=port, log_level="warning")
     finally:
+        cases.ticker.stop()
         runtime.stop()
+        cases.db.close()
         store.close()
     return 0

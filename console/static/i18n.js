@@ -13,6 +13,7 @@ const MESSAGES = {
     queue_buildup: "排队拥堵", long_wait: "等候超时", intrusion: "非开放时段闯入",
     overcrowded: "人员超限", service_serving: "办理中", service_staffed: "在岗空闲",
     service_vacant: "空岗", service_off_duty: "非服务时间",
+    case_warning: "办件预警", case_yellow: "办件黄牌", case_red: "办件红牌",
   },
   en: {
     app_title: "Service hall video supervision", username: "User name", password: "Password",
@@ -27,6 +28,7 @@ const MESSAGES = {
     queue_buildup: "Queue build-up", long_wait: "Long wait", intrusion: "Intrusion",
     overcrowded: "Overcrowded", service_serving: "serving", service_staffed: "staffed, idle",
     service_vacant: "vacant", service_off_duty: "off duty",
+    case_warning: "Case warning", case_yellow: "Case yellow card", case_red: "Case red card",
   },
 };
 let LANG = localStorage.getItem("hw_lang") === "en" ? "en" : "zh";

@@ -70,6 +70,6 @@ def test_a_case_sent_to_the_console_raises_its_card_in_the_feed(tmp_path: Path) 
          "--config", str(DEMO_CONFIG), "--data-dir", str(data_dir)],
         capture_output=True, text=True, timeout=60, check=True,
     )  # fmt: skip
-    assert json.loads(listed.stdout) == {"sources": ["省政务服务平台"]}
+    assert "省政务服务平台" in json.loads(listed.stdout)["sources"]
     stored = b"".join(path.read_bytes() for path in data_dir.glob("hallwatch.db*"))
     assert key.encode() not in stored  # only its hash is kept

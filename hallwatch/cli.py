@@ -60,7 +60,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     config = Path(str(resources.files("hallwatch") / "demo" / "demo.yaml"))
     return serve(
-        config, host=args.host, port=args.port, data_dir=Path(args.data_dir), reset_admin=True
+        config,
+        host=args.host,
+        port=args.port,
+        data_dir=Path(args.data_dir),
+        reset_admin=True,
+        demo_cases=True,
     )
 
 

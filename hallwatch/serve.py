@@ -10,6 +10,7 @@ from pathlib import Path
 
 import uvicorn
 
+from cases.demo import DEMO_SOURCE, feed_demo
 from console.app import CaseSetup, ConsoleSettings, EvidenceSetup, create_app
 from console.auth import Role, ensure_user
 from hallwatch.analysis_process import ProcessEngine, tune_parent_interpreter
@@ -56,6 +57,7 @@ def serve(
     port: int,
     data_dir: Path | None = None,
     reset_admin: bool = False,
+    demo_cases: bool = False,
 ) -> int:
     site = load_site(config_path)
     data_dir = data_dir or data_dir_of(site, config_path)
@@ -66,6 +68,10 @@ def serve(
     runtime = Runtime(site, config_path, store, engine, data_dir)
     index = None if runtime.recording is None else runtime.recording.index
     cases = case_parts(site, data_dir, store)
+    if demo_cases:  # synthetic approval cases, so that case cards show in the demo console
+        fed = feed_demo(cases.ledger, cases.sources, site)
+        log.info("demo: %d case event(s) fed as source %s", fed, DEMO_SOURCE)
+        cases.ticker.publish()
     case_setup = CaseSetup(cases.ledger, cases.sources, cases.ticker.publish)
     app = create_app(
         site, store, runtime, console_settings(site), index, evidence_setup(runtime, data_dir),

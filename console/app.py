@@ -12,7 +12,7 @@ from fastapi.staticfiles import StaticFiles
 
 from cases.ledger import CaseLedger
 from cases.store import Sources
-from console import api, evidence, intake, metrics, pages, recordings
+from console import api, evidence, intake, metrics, pages, recordings, scores
 from console import cases as case_routes
 from console.assets import static_dir
 from hallwatch.config import Site
@@ -81,5 +81,6 @@ def create_app(
     app.include_router(metrics.router)  # a logged-in user or the metrics bearer token
     app.include_router(intake.router)  # source systems, each with its own API key
     app.include_router(case_routes.router)  # cases and cards: a user; acknowledging: inspectors
+    app.include_router(scores.router)  # scores and their CSV export: a user; exports audited
     app.mount("/static", StaticFiles(directory=static_dir()), name="static")
     return app

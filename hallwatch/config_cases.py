@@ -148,6 +148,72 @@ class CaseItem(Model):
         return self
 
 
+# Upper bound of every scoring weight (points): a typo such as 500 per card is an error.
+MAX_WEIGHT = 100.0
+
+
+def _weight(default: float, description: str) -> float:
+    return Field(default=default, ge=0, le=MAX_WEIGHT, allow_inf_nan=False, description=description)
+
+
+class ScoringSettings(Model):
+    """Weights of the performance score (绩效评估) of a department or window in a period:
+
+    score = 100 − (per_warning_card × warnings + per_yellow_card × yellow cards
+                   + per_red_card × red cards + per_on_time_point × (100 − on-time rate %)
+                   + per_vacancy_hour × vacancy hours
+                   + per_wait_minute × max(0, mean wait minutes − wait_target_minutes))
+                + early_bonus_per_point × early-completion rate %,
+    bounded to 0..100. A figure that is unknown in the period (no case completed, no analyzer
+    statistics, no queue wait) adds nothing. Cards count each level a card reached in the
+    period (raised or escalated to it). See cases.scoring.
+    """
+
+    per_warning_card: float = _weight(
+        0.0,
+        "Points deducted per warning (预警) raised in the period (0..100); 0: a warning is a"
+        " reminder, not a fault",
+    )
+    per_yellow_card: float = _weight(
+        2.0,
+        "Points deducted per yellow card (黄牌) raised or escalated to in the period (0..100)",
+    )
+    per_red_card: float = _weight(
+        5.0,
+        "Points deducted per red card (红牌) raised or escalated to in the period (0..100); a"
+        " case that went yellow then red costs both",
+    )
+    per_on_time_point: float = _weight(
+        0.5,
+        "Points deducted per percentage point of on-time rate (按时办结率, completed on time /"
+        " completed) below 100 % (0..100)",
+    )
+    per_vacancy_hour: float = _weight(
+        1.0,
+        "Points deducted per hour a window's staff seat was vacant (空岗) during service hours,"
+        " from the analyzers' statistics; a department sums its windows (0..100)",
+    )
+    wait_target_minutes: float = Field(
+        default=15.0,
+        ge=0,
+        le=1440,
+        allow_inf_nan=False,
+        description="Mean queue waiting time (minutes) that costs nothing; each minute above"
+        " it costs per_wait_minute (0..1440)",
+    )
+    per_wait_minute: float = _weight(
+        0.5,
+        "Points deducted per minute the mean queue waiting time (排队等候) of the window (a"
+        " department: of all its windows' waits) is above wait_target_minutes (0..100)",
+    )
+    early_bonus_per_point: float = _weight(
+        0.05,
+        "Points added per percentage point of early-completion rate (提前办结率, completed"
+        " early / completed), e.g. 0.05: 5 points at 100 % (0..100); the score stays at"
+        " most 100",
+    )
+
+
 class CasesSettings(Model):
     database: str | None = Field(
         default=None,
@@ -168,4 +234,12 @@ class CasesSettings(Model):
         default={},
         description="Approval items by item code (事项编码, exactly as the approval system sends"
         " it; quote codes made of digits so that YAML keeps them as text)",
+    )
+    scoring: ScoringSettings = Field(
+        default=ScoringSettings(),
+        description="Weights of the performance score (绩效评估) per department and window:"
+        " 100 − per_warning_card × warnings − per_yellow_card × yellow cards − per_red_card"
+        " × red cards − per_on_time_point × (100 − on-time rate %) − per_vacancy_hour ×"
+        " vacancy hours − per_wait_minute × minutes of mean wait above wait_target_minutes"
+        " + early_bonus_per_point × early-completion rate %, bounded to 0..100",
     )

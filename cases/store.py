@@ -101,6 +101,8 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX card_history_card ON card_history(card_id, at)
     """,
+    # 2: scores count card actions by period (cases.scoring)
+    "CREATE INDEX card_history_at ON card_history(at)",
 )
 
 

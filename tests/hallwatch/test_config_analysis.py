@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,7 @@ from pydantic import ValidationError
 
 from analyzers import detector_spec
 from analyzers.tracker import TrackerSettings
-from hallwatch.config import ConfigError, LocatedProblem, load_site
+from hallwatch.config import load_site
 from hallwatch.config_analysis import (
     MAX_STRIDE,
     AnalysisSettings,
@@ -23,6 +22,7 @@ from hallwatch.config_analysis import (
     TrackingSettings,
 )
 from hallwatch.rules import tracker_settings
+from tests.support.config_files import ConfigFiles
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -47,24 +47,8 @@ schedule:
 """
 
 
-def write(tmp_path: Path, extra: str) -> Path:
-    path = tmp_path / "cameras.yaml"
-    path.write_text(SITE + textwrap.dedent(extra), encoding="utf-8")
-    return path
-
-
-def problem_of(tmp_path: Path, extra: str) -> LocatedProblem:
-    with pytest.raises(ConfigError) as caught:
-        load_site(write(tmp_path, extra))
-    problems = caught.value.problems
-    assert len(problems) == 1, problems
-    return problems[0]
-
-
-def line_of(extra: str, fragment: str) -> int:
-    """The 1-based line of the file written by `write` that holds `fragment`."""
-    lines = (SITE + textwrap.dedent(extra)).splitlines()
-    return next(number for number, line in enumerate(lines, 1) if fragment in line)
+FILES = ConfigFiles(SITE)
+write, problem_of, line_of = FILES.write, FILES.problem_of, FILES.line_of
 
 
 # --- detector -----------------------------------------------------------------------------------

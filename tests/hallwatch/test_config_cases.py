@@ -5,7 +5,6 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 from typing import get_args
 
@@ -13,7 +12,7 @@ import pytest
 from pydantic import ValidationError
 
 from cases import cards, clock
-from hallwatch.config import ConfigError, LocatedProblem, load_site
+from hallwatch.config import ConfigError, load_site
 from hallwatch.config_cases import (
     MAX_LIMIT,
     CardRulesSettings,
@@ -22,6 +21,7 @@ from hallwatch.config_cases import (
     LimitSettings,
     LimitUnitName,
 )
+from tests.support.config_files import ConfigFiles
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -60,24 +60,8 @@ cases:
 """
 
 
-def write(tmp_path: Path, extra: str) -> Path:
-    path = tmp_path / "cameras.yaml"
-    path.write_text(SITE + textwrap.dedent(extra), encoding="utf-8")
-    return path
-
-
-def problem_of(tmp_path: Path, extra: str) -> LocatedProblem:
-    with pytest.raises(ConfigError) as caught:
-        load_site(write(tmp_path, extra))
-    problems = caught.value.problems
-    assert len(problems) == 1, problems
-    return problems[0]
-
-
-def line_of(extra: str, fragment: str) -> int:
-    """The 1-based line of the file written by `write` that holds `fragment` (the first)."""
-    lines = (SITE + textwrap.dedent(extra)).splitlines()
-    return next(number for number, line in enumerate(lines, 1) if fragment in line)
+FILES = ConfigFiles(SITE)
+write, problem_of, line_of = FILES.write, FILES.problem_of, FILES.line_of
 
 
 def test_a_site_without_the_section_gets_the_defaults(tmp_path: Path) -> None:

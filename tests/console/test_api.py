@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import cv2
 import httpx
@@ -241,3 +243,32 @@ def test_metrics_render_counters_and_escapes_labels() -> None:
     assert 'hallwatch_analysis_inferences_skipped_total{camera="cam\\"1"} 2.0' in text
     assert 'hallwatch_consumer_dropped_total{camera="cam\\"1",consumer="analysis"} 2.0' in text
     assert 'hallwatch_camera_bitrate_bits_per_second{camera="cam\\"1"} NaN' in text
+
+
+def all_routes(routes: Sequence[Any]) -> Iterator[APIRoute]:
+    """The app's API routes, through included routers (FastAPI may wrap those)."""
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield route
+        elif hasattr(route, "original_router"):
+            yield from all_routes(route.original_router.routes)
+
+
+def test_every_route_of_the_app_needs_a_login_or_a_source_key(
+    store: Store, live: FixedLive
+) -> None:
+    """All routers, not only the main API: a route is public only if listed, the intake
+    routes take a source system's key instead of a login."""
+    app = create_app(SITE, store, live)
+    client = TestClient(app)
+    checked = 0
+    for route in all_routes(app.routes):
+        if route.path in PUBLIC:
+            continue
+        path = re.sub(r"\{[^}]+\}", "1", route.path.replace("{camera_id}", "cam01"))
+        for method in route.methods:
+            response = client.request(method, path)
+            expected = 503 if route.path.startswith("/api/intake/") else 401  # no case store
+            assert response.status_code in (expected, 401), (method, path, response.status_code)
+            checked += 1
+    assert checked >= 20

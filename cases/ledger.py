@@ -15,6 +15,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 from cases.cards import (
     CardAction,
@@ -28,7 +29,7 @@ from cases.cards import (
 from cases.intake import EventBase, canonical_json
 from cases.projection import CaseFacts, case_view, fold
 from cases.rules import card_rules_for
-from cases.store import IncomingEvent, append_events, events_of
+from cases.store import IncomingEvent, append_events
 from cases.workdays import WorkCalendar
 from hallwatch.config_cases import CasesSettings
 from hallwatch.database import Cursor, Database
@@ -69,8 +70,7 @@ class CaseLedger:
         with self.db.transaction() as cursor:
             fresh = append_events(cursor, source, [incoming(e) for e in events], time.time())
             touched = sorted({event.case_id for event in fresh})
-            for case_id in touched:
-                self._project(cursor, case_id, source, when)
+            self._project(cursor, [(case_id, source) for case_id in touched], when)
         return IngestResult(len(fresh), len(events) - len(fresh), tuple(touched))
 
     def reevaluate_due(self, now: dt.datetime, limit: int = 10_000) -> int:
@@ -81,31 +81,42 @@ class CaseLedger:
             (now.timestamp(), limit),
         )
         with self.db.transaction() as cursor:
-            for row in rows:
-                self._project(cursor, row["case_id"], row["source"], now)
+            self._project(cursor, [(row["case_id"], row["source"]) for row in rows], now)
         return len(rows)
 
-    # --- one case ---------------------------------------------------------------------------
+    # --- cases ------------------------------------------------------------------------------
 
-    def _project(self, cursor: Cursor, case_id: str, source: str, now: dt.datetime) -> None:
-        bodies = [event.body for event in events_of(cursor, case_id)]
-        facts = fold(case_id, bodies, self.settings)
-        view = case_view(facts, self.settings)
-        evaluation = None
-        if view is not None:
-            evaluation = evaluate(self.calendar, self._rules(facts.item_code or ""), view, now)
-        self._write_case(cursor, facts, source, evaluation, now)
-        if evaluation is not None:
-            self._write_card(cursor, case_id, evaluation, now)
+    def _project(
+        self, cursor: Cursor, cases: Sequence[tuple[str, str]], now: dt.datetime
+    ) -> None:
+        """Fold, judge and write `cases` ((case id, source)), reading and writing in chunks
+        (a few statements per chunk, not per case: round trips dominate on PostgreSQL)."""
+        for start in range(0, len(cases), CHUNK):
+            chunk = cases[start : start + CHUNK]
+            ids = [case_id for case_id, _ in chunk]
+            bodies = events_of_cases(cursor, ids)
+            cards = cards_of_cases(cursor, ids)
+            values, judged = [], []
+            for case_id, source in chunk:
+                facts = fold(case_id, bodies.get(case_id, []), self.settings)
+                view = case_view(facts, self.settings)
+                evaluation = None
+                if view is not None:
+                    rules = self._rules(facts.item_code or "")
+                    evaluation = evaluate(self.calendar, rules, view, now)
+                    judged.append((case_id, evaluation))
+                values.append(self._case_values(facts, source, evaluation, now))
+            cursor.execute_many(UPSERT_CASE, values)
+            for case_id, evaluation in judged:
+                self._write_card(cursor, case_id, evaluation, now, cards.get(case_id))
 
-    def _write_case(
+    def _case_values(
         self,
-        cursor: Cursor,
         facts: CaseFacts,
         source: str,
         evaluation: Evaluation | None,
         now: dt.datetime,
-    ) -> None:
+    ) -> tuple[object, ...]:
         accepted, completed = facts.accepted, facts.completed
         status = "open" if evaluation is None else evaluation.status.value
         completion = None if evaluation is None else evaluation.completion
@@ -133,27 +144,28 @@ class CaseLedger:
             _ts(None if evaluation is None else evaluation.next_change_at),
             now.timestamp(), time.time(),
         )  # fmt: skip
-        cursor.execute(UPSERT_CASE, values)
+        return values
 
     def _write_card(
-        self, cursor: Cursor, case_id: str, evaluation: Evaluation, now: dt.datetime
+        self,
+        cursor: Cursor,
+        case_id: str,
+        evaluation: Evaluation,
+        now: dt.datetime,
+        row: dict[str, Any] | None,
     ) -> None:
-        rows = cursor.execute(
-            "SELECT id, level, state, acknowledged_at FROM cards WHERE case_id = ?", (case_id,)
-        )
         previous = None
-        if rows:
-            row = rows[0]
+        if row is not None:
             previous = CardState(
                 CardLevel(row["level"]), row["state"] == "open", row["acknowledged_at"] is not None
             )
         change = transition(previous, evaluation)
-        if change.state is None:
+        if change.state is None or change.actions == (CardAction.KEEP,):
             return
         at = now.timestamp()
         reasons = _reasons_json(evaluation)
         level = change.state.level.value
-        card_id = int(rows[0]["id"]) if rows else None
+        card_id = None if row is None else int(row["id"])
         for action in change.actions:
             if action is CardAction.RAISE:
                 (inserted,) = cursor.execute(
@@ -178,6 +190,35 @@ class CaseLedger:
                     "INSERT INTO card_history (card_id, at, action, level) VALUES (?, ?, ?, ?)",
                     (card_id, at, action.value, level),
                 )
+
+
+CHUNK = 500  # cases per read: IN lists well under SQLite's and PostgreSQL's limits
+
+
+def _marks(count: int) -> str:
+    return ", ".join("?" * count)
+
+
+def events_of_cases(cursor: Cursor, case_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+    """Each case's stored event bodies, in the order they happened (ties: as received)."""
+    rows = cursor.execute(
+        f"SELECT case_id, body FROM case_events WHERE case_id IN ({_marks(len(case_ids))})"
+        " ORDER BY case_id, at, id",
+        tuple(case_ids),
+    )
+    found: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        found.setdefault(row["case_id"], []).append(json.loads(row["body"]))
+    return found
+
+
+def cards_of_cases(cursor: Cursor, case_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    rows = cursor.execute(
+        "SELECT id, case_id, level, state, acknowledged_at FROM cards"
+        f" WHERE case_id IN ({_marks(len(case_ids))})",
+        tuple(case_ids),
+    )
+    return {row["case_id"]: row for row in rows}
 
 
 def _reasons_json(evaluation: Evaluation | None) -> str:

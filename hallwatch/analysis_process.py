@@ -10,9 +10,8 @@ The parent and the child talk over one duplex pipe; the child answers requests i
 the parent may send the next batch before collecting the last reply (it keeps two in flight):
 
   parent → child   AnalyzeRequest: the batch's jobs (camera, pixels, context), pickled as one
-                   message: each blocking call in the parent has to win the GIL back from the
-                   readers' threads, so a batch is one call, not one per frame (measured:
-                   one message per frame left the child idle half the time at 32 cameras)
+                   message (each blocking call in the parent has to win the GIL back from the
+                   readers' threads, so a batch is one call, not one per frame)
                    FlushRequest(t)
   child → parent   Ready | StartFailed once, then one EngineReply per request
 
@@ -38,7 +37,7 @@ from pathlib import Path
 from analyzers.detector import ModelError
 from hallwatch.analysis_worker import EngineLost, EngineReply, Job, LocalEngine
 from hallwatch.config import Site
-from ingest.backoff import BackoffPolicy, backoff_delay
+from ingest.backoff import BackoffPolicy, backoff_delay, failures_after
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +46,7 @@ Connection = multiprocessing.connection.Connection
 
 @dataclass(frozen=True, slots=True)
 class AnalyzeRequest:
-    """A batch, pixels included: one message, so sending it waits for the GIL only once."""
+    """A batch, pixels included, as one message."""
 
     jobs: tuple[Job, ...]
 
@@ -209,7 +208,7 @@ class ProcessEngine:
 
     def _lost(self) -> None:
         healthy_s = time.monotonic() - self._started_at
-        self._failures = 1 if healthy_s >= RESTART_POLICY.healthy_reset_s else self._failures + 1
+        self._failures = failures_after(RESTART_POLICY, self._failures, healthy_s)
         self._stop_child()
 
     def _ensure_running(self) -> None:

@@ -29,10 +29,10 @@ from cases.cards import (
 from cases.intake import EventBase, canonical_json
 from cases.projection import CaseFacts, case_view, fold
 from cases.rules import card_rules_for
-from cases.store import IncomingEvent, append_events
+from cases.store import IncomingEvent, append_events, events_of_cases
 from cases.workdays import WorkCalendar
 from hallwatch.config_cases import CasesSettings
-from hallwatch.database import Cursor, Database
+from hallwatch.database import Cursor, Database, in_list
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,11 +94,12 @@ class CaseLedger:
         for start in range(0, len(cases), CHUNK):
             chunk = cases[start : start + CHUNK]
             ids = [case_id for case_id, _ in chunk]
-            bodies = events_of_cases(cursor, ids)
+            events = events_of_cases(cursor, ids)
             cards = cards_of_cases(cursor, ids)
             values, judged = [], []
             for case_id, source in chunk:
-                facts = fold(case_id, bodies.get(case_id, []), self.settings)
+                bodies = [event.body for event in events.get(case_id, [])]
+                facts = fold(case_id, bodies, self.settings)
                 view = case_view(facts, self.settings)
                 evaluation = None
                 if view is not None:
@@ -195,27 +196,10 @@ class CaseLedger:
 CHUNK = 500  # cases per read: IN lists well under SQLite's and PostgreSQL's limits
 
 
-def _marks(count: int) -> str:
-    return ", ".join("?" * count)
-
-
-def events_of_cases(cursor: Cursor, case_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
-    """Each case's stored event bodies, in the order they happened (ties: as received)."""
-    rows = cursor.execute(
-        f"SELECT case_id, body FROM case_events WHERE case_id IN ({_marks(len(case_ids))})"
-        " ORDER BY case_id, at, id",
-        tuple(case_ids),
-    )
-    found: dict[str, list[dict[str, Any]]] = {}
-    for row in rows:
-        found.setdefault(row["case_id"], []).append(json.loads(row["body"]))
-    return found
-
-
 def cards_of_cases(cursor: Cursor, case_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
     rows = cursor.execute(
         "SELECT id, case_id, level, state, acknowledged_at FROM cards"
-        f" WHERE case_id IN ({_marks(len(case_ids))})",
+        f" WHERE case_id IN ({in_list(len(case_ids))})",
         tuple(case_ids),
     )
     return {row["case_id"]: row for row in rows}

@@ -68,7 +68,7 @@ from zoneinfo import ZoneInfo
 
 from hallwatch.config import Window
 from hallwatch.config_cases import ScoringSettings
-from hallwatch.database import Database, Dialect
+from hallwatch.database import Database, Dialect, in_list
 
 if TYPE_CHECKING:
     from hallwatch.statistics import Statistics
@@ -392,7 +392,7 @@ def _count_statistics(
     """Vacancy and waits of the site's windows (the hallwatch store: SQLite)."""
     group_of = {w.id: (w.department if by == "department" else w.id) for w in windows}
     ids = sorted(group_of)
-    marks = ", ".join("?" * len(ids))
+    marks = in_list(len(ids))
     span = (grid.since, grid.until)
     minutes = statistics.store.query(
         f"SELECT window, {grid.bucket(Dialect.SQLITE, 'minute')} AS k,"

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from hallwatch.database import Cursor, Database, migrate
+from hallwatch.database import Cursor, Database, in_list, migrate
 
 MIGRATIONS: tuple[str, ...] = (
     """
@@ -211,14 +211,22 @@ def append_events(
     return fresh
 
 
-def events_of(cursor: Cursor, case_id: str) -> list[StoredEvent]:
-    """A case's events in the order they happened (ties: in the order received)."""
+def events_of_cases(cursor: Cursor, case_ids: Sequence[str]) -> dict[str, list[StoredEvent]]:
+    """Each case's events in the order they happened (ties: in the order received)."""
     rows = cursor.execute(
         "SELECT id, source, event_id, case_id, type, at, body FROM case_events"
-        " WHERE case_id = ? ORDER BY at, id",
-        (case_id,),
+        f" WHERE case_id IN ({in_list(len(case_ids))}) ORDER BY case_id, at, id",
+        tuple(case_ids),
     )
-    return [_stored(row) for row in rows]
+    found: dict[str, list[StoredEvent]] = {}
+    for row in rows:
+        found.setdefault(row["case_id"], []).append(_stored(row))
+    return found
+
+
+def events_of(cursor: Cursor, case_id: str) -> list[StoredEvent]:
+    """A case's events in the order they happened (ties: in the order received)."""
+    return events_of_cases(cursor, [case_id]).get(case_id, [])
 
 
 def _stored(row: dict[str, Any]) -> StoredEvent:

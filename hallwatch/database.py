@@ -46,6 +46,11 @@ def ddl(dialect: Dialect, text: str) -> str:
     return text.format_map(DDL_MARKERS[dialect])
 
 
+def in_list(count: int) -> str:
+    """`?, ?, ...`: the placeholders of an `IN (...)` list of `count` values."""
+    return ", ".join("?" * count)
+
+
 def placeholders(dialect: Dialect, sql: str) -> str:
     """`?` placeholders as the driver wants them."""
     if dialect is Dialect.SQLITE:

@@ -6,7 +6,15 @@ import threading
 
 import pytest
 
-from hallwatch.database import Database, Dialect, ddl, migrate, placeholders, split_statements
+from hallwatch.database import (
+    Database,
+    Dialect,
+    ddl,
+    in_list,
+    migrate,
+    placeholders,
+    split_statements,
+)
 
 STEPS = (
     """
@@ -120,3 +128,4 @@ def test_placeholders_and_statements() -> None:
     assert placeholders(Dialect.SQLITE, sql) == sql
     assert placeholders(Dialect.POSTGRESQL, sql) == "SELECT * FROM t WHERE a = %s AND b LIKE '%%x'"
     assert split_statements(" CREATE A; ;\n CREATE B ;") == ["CREATE A", "CREATE B"]
+    assert (in_list(1), in_list(3)) == ("?", "?, ?, ?")

@@ -34,10 +34,8 @@ LIMIT ?
 
 def camera_of(site: Site, window_id: str | None) -> str:
     """The camera over a case's window ("" when the case has no window or it is unknown)."""
-    for window in site.windows:
-        if window.id == window_id:
-            return window.camera
-    return ""
+    window = site.window_by_id(window_id)
+    return "" if window is None else window.camera
 
 
 def publish_cards(db: Database, store: Store, site: Site, limit: int = 1000) -> int:

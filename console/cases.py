@@ -202,7 +202,7 @@ def _ts(when: dt.datetime | None) -> float | None:
 def place_json(site: Site, place: Place, now: float) -> dict[str, Any]:
     """Where and when a part of the case was handled, and how to play it."""
     start, end = place.start.timestamp(), _ts(place.end)
-    window = next((w for w in site.windows if w.id == place.window_id), None)
+    window = site.window_by_id(place.window_id)
     camera = None if window is None else window.camera
     entry: dict[str, Any] = {
         "what": place.what,

@@ -251,6 +251,10 @@ class Site(Model):
                 return camera
         raise KeyError(camera_id)
 
+    def window_by_id(self, window_id: str | None) -> Window | None:
+        """The window with this id (None when there is none, e.g. from an approval system)."""
+        return next((window for window in self.windows if window.id == window_id), None)
+
     def windows_of(self, camera_id: str) -> list[Window]:
         return [window for window in self.windows if window.camera == camera_id]
 

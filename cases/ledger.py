@@ -178,12 +178,14 @@ class CaseLedger:
             elif action is CardAction.ESCALATE:
                 cursor.execute(
                     "UPDATE cards SET level = ?, reasons = ?, escalated_at = ?,"
-                    " acknowledged_by = NULL, acknowledged_at = NULL, note = NULL WHERE id = ?",
+                    " acknowledged_by = NULL, acknowledged_at = NULL, note = NULL,"
+                    " published_state = NULL WHERE id = ?",
                     (level, reasons, at, card_id),
                 )
             elif action is CardAction.CLOSE:
                 cursor.execute(
-                    "UPDATE cards SET state = 'closed', closed_at = ? WHERE id = ?",
+                    "UPDATE cards SET state = 'closed', closed_at = ?, published_state = NULL"
+                    " WHERE id = ?",
                     (at, card_id),
                 )
             if action is not CardAction.KEEP:

@@ -3,11 +3,12 @@
 The ledger commits cards in the case database; the console's events live in the hallwatch
 store (the same SQLite file by default, another database with PostgreSQL), so the two cannot
 be written in one transaction. Instead every card remembers what the feed was last told
-(`published_level`, `published_state`, `console_event`), and `publish_cards` tells the feed
-whatever changed since: a raised card opens an event (`case_warning` / `case_yellow` /
-`case_red`) at the card's window camera; an escalation ends that event and opens one of the new
-level; a closed card ends its event. It runs after every intake and on every tick, and at
-start-up, so a crash between the two commits only delays an event, never loses it.
+(`published_level`, `published_state`, `console_event`; the ledger sets `published_state` to
+NULL with every change), and `publish_cards` tells the feed whatever changed since: a raised
+card opens an event (`case_warning` / `case_yellow` / `case_red`) at the card's window camera;
+an escalation ends that event and opens one of the new level; a closed card ends its event.
+It runs after every intake and on every tick, and at start-up, so a crash between the two
+commits only delays an event, never loses it.
 """
 
 from __future__ import annotations
@@ -25,8 +26,7 @@ SELECT c.id, c.case_id, c.level, c.state, c.reasons, c.raised_at, c.escalated_at
        c.console_event, c.published_level, c.published_state,
        k.window_id, k.item_name, k.department
 FROM cards c JOIN cases k ON k.case_id = c.case_id
-WHERE c.published_level IS NULL OR c.published_level <> c.level
-   OR c.published_state <> c.state
+WHERE c.published_state IS NULL
 ORDER BY c.id
 LIMIT ?
 """
@@ -52,11 +52,11 @@ def publish_cards(db: Database, store: Store, site: Site, limit: int = 1000) -> 
             event_id = event.id
             if row["state"] == "closed" and event_id is not None:
                 store.end_event(event_id, row["closed_at"] or now)
-        with db.transaction() as cursor:
+        with db.transaction() as cursor:  # a card that changed meanwhile stays pending
             cursor.execute(
-                "UPDATE cards SET console_event = ?, published_level = ?, published_state = ?"
-                " WHERE id = ?",
-                (event_id, row["level"], row["state"], row["id"]),
+                "UPDATE cards SET console_event = ?, published_level = ?, published_state ="
+                " CASE WHEN level = ? AND state = ? THEN ? ELSE NULL END WHERE id = ?",
+                (event_id, row["level"], row["level"], row["state"], row["state"], row["id"]),
             )
     return len(rows)
 

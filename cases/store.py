@@ -9,7 +9,7 @@
   card, and `next_change_at`, the instant its card can next change without a new event.
 - `cards` and `card_history`: a case's card (预警 / 黄牌 / 红牌) as state with history;
   `console_event` and `published_*` record what the console's event feed was last told (an
-  outbox: see cases.publish).
+  outbox: see cases.publish); a card change sets `published_state` to NULL (pending).
 """
 
 from __future__ import annotations
@@ -103,6 +103,9 @@ MIGRATIONS: tuple[str, ...] = (
     """,
     # 2: scores count card actions by period (cases.scoring)
     "CREATE INDEX card_history_at ON card_history(at)",
+    # 3: the cards the console's feed has not been told about (published_state NULL, set so
+    # by every raise, escalation and close) are found by index, not by scanning every card
+    "CREATE INDEX cards_unpublished ON cards(published_state)",
 )
 
 

@@ -10,6 +10,7 @@ from cases.store import Sources, open_case_db
 from cases.workdays import work_calendar
 from hallwatch.config import Schedule, Site
 from hallwatch.config_cases import CasesSettings
+from hallwatch.events import Event
 from hallwatch.store import EventQuery, Store
 from tests.cases.test_ledger import accepted, at, completed
 
@@ -58,3 +59,23 @@ def test_a_card_raised_and_closed_at_once_is_told_as_ended(db_url: str, tmp_path
     ledger.ingest("sys", [completed("C2", at(20, 10))], now=at(20, 10))  # no acceptance: red
     assert publish_cards(db, store, SITE) == 1
     assert feed(store) == [("case_red", "", True)]  # no window known: no camera
+
+
+def test_a_card_that_changes_while_it_is_told_stays_pending(db_url: str, tmp_path: Path) -> None:
+    db = open_case_db(db_url)
+    Sources(db).add("sys")
+    ledger = CaseLedger(db, work_calendar(Schedule()), CasesSettings())
+    store = Store(tmp_path / "hallwatch.db")
+    ledger.ingest("sys", [accepted("C3", at(16, 10))], now=at(16, 11))
+    ledger.reevaluate_due(at(18, 9))  # a warning to tell
+    telling = store.add_event
+
+    def add_event_while_the_ledger_escalates(event: Event) -> Event:
+        ledger.reevaluate_due(at(19, 9))  # yellow, committed between read and mark
+        return telling(event)
+
+    store.add_event = add_event_while_the_ledger_escalates  # type: ignore[method-assign]
+    assert publish_cards(db, store, SITE) == 1  # told the warning it read
+    store.add_event = telling  # type: ignore[method-assign]
+    assert publish_cards(db, store, SITE) == 1  # the escalation was not lost
+    assert feed(store) == [("case_warning", "cam01", True), ("case_yellow", "cam01", False)]

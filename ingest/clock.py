@@ -26,7 +26,7 @@ class MediaClock:
     def time_of(self, packet_t: float | None) -> float:
         if packet_t is None:
             self.last += self.frame_step
-            return self.last
+            return _microseconds(self.last)
         if self._first is None:
             self._first = packet_t
             self.offset = self.last + self.frame_step - packet_t
@@ -39,7 +39,14 @@ class MediaClock:
             t = self.last + self.frame_step
         if t > self.last:
             self.last = t
-        return t
+        return _microseconds(t)
+
+
+def _microseconds(t: float) -> float:
+    """Media time to the microsecond: float noise (4.24 vs 4.240000000000001, from a packet
+    stamped by extrapolation and its successor stamped by its own pts) must not read as time
+    going backwards; rounding is monotone, so the order of real times is kept."""
+    return round(t, 6)
 
 
 def packet_time(packet: Any) -> float | None:

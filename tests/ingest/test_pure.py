@@ -99,6 +99,23 @@ def test_media_clock_continues_across_restarts_and_jumps() -> None:
     assert jumped == pytest.approx(3.0)
 
 
+@pytest.mark.parametrize("start", range(0, 40))
+def test_a_packet_without_pts_and_its_stamped_successor_never_read_as_time_going_back(
+    start: int,
+) -> None:
+    # RTSP delivers a packet without pts (stamped one learned step on) right before the
+    # frame whose own pts is that same instant; float noise (4.240000000000001 then 4.24)
+    # once made the media clock appear to run backwards across a camera restart (CI).
+    clock = MediaClock()
+    times = []
+    for i in range(60):
+        if i == 41:
+            times.append(clock.time_of(None))
+        times.append(clock.time_of((start + i) * 9000 / 90000))
+    assert times == sorted(times)
+    assert all(t == round(t, 6) for t in times)
+
+
 def test_rate_meter_and_recent_count() -> None:
     from ingest.meter import RateMeter, RecentCount
 

@@ -348,7 +348,9 @@ def _evaluate_accepted(
         remaining_s=signed_working_seconds(calendar, as_of, promised.at),
         completion=_completion(calendar, rules, as_of, promised) if completed else None,
         next_change_at=None if completed else _next_change(thresholds, as_of),
-        provisional=calendar.provisional_between(local(calendar, accepted).date(), latest.date()),
+        provisional=calendar.provisional_between(
+            local(calendar, accepted).date(), local(calendar, latest).date()
+        ),
     )
 
 

@@ -86,9 +86,7 @@ class CaseLedger:
 
     # --- cases ------------------------------------------------------------------------------
 
-    def _project(
-        self, cursor: Cursor, cases: Sequence[tuple[str, str]], now: dt.datetime
-    ) -> None:
+    def _project(self, cursor: Cursor, cases: Sequence[tuple[str, str]], now: dt.datetime) -> None:
         """Fold, judge and write `cases` ((case id, source)), reading and writing in chunks
         (a few statements per chunk, not per case: round trips dominate on PostgreSQL)."""
         for start in range(0, len(cases), CHUNK):

@@ -10,6 +10,9 @@
 - `cards` and `card_history`: a case's card (预警 / 黄牌 / 红牌) as state with history;
   `console_event` and `published_*` record what the console's event feed was last told (an
   outbox: see cases.publish); a card change sets `published_state` to NULL (pending).
+- `case_pauses` and `case_steps`, with the limit columns of `cases`: what the bulk judgement
+  (cases.judge) needs of an open case, written with its row, so re-judging every open case
+  reads three tables instead of folding every case's events.
 """
 
 from __future__ import annotations
@@ -106,6 +109,31 @@ MIGRATIONS: tuple[str, ...] = (
     # 3: the cards the console's feed has not been told about (published_state NULL, set so
     # by every raise, escalation and close) are found by index, not by scanning every card
     "CREATE INDEX cards_unpublished ON cards(published_state)",
+    # 4: the facts the bulk judgement (cases.judge) reads instead of folding events: limits,
+    # the earliest open pause, closed pauses merged, and the steps that have a node limit
+    """
+    ALTER TABLE cases ADD COLUMN promised_amount INTEGER;
+    ALTER TABLE cases ADD COLUMN promised_unit TEXT;
+    ALTER TABLE cases ADD COLUMN legal_amount INTEGER;
+    ALTER TABLE cases ADD COLUMN legal_unit TEXT;
+    ALTER TABLE cases ADD COLUMN suspended_since {real};
+    CREATE TABLE case_pauses (
+        case_id TEXT NOT NULL REFERENCES cases(case_id),
+        starts_at {real} NOT NULL,
+        ends_at {real} NOT NULL
+    );
+    CREATE INDEX case_pauses_case ON case_pauses(case_id, starts_at);
+    CREATE TABLE case_steps (
+        case_id TEXT NOT NULL REFERENCES cases(case_id),
+        seq INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        started_at {real} NOT NULL,
+        ended_at {real},
+        amount INTEGER NOT NULL,
+        unit TEXT NOT NULL,
+        PRIMARY KEY (case_id, seq)
+    )
+    """,
 )
 
 

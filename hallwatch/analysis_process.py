@@ -176,8 +176,10 @@ class ProcessEngine:
             raise ModelError(f"the analysis process did not start: {error}") from error
         if isinstance(message, StartFailed):
             self._stop_child()
-            raise ModelError(message.message) if message.model_error else RuntimeError(
-                f"the analysis process did not start: {message.message}"
+            raise (
+                ModelError(message.message)
+                if message.model_error
+                else RuntimeError(f"the analysis process did not start: {message.message}")
             )
         assert isinstance(message, Ready), message
         log.info("analysis process %d ready with %d camera(s)", process.pid, message.cameras)

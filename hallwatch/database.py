@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
@@ -65,6 +65,14 @@ class Cursor(Protocol):
 
     def script(self, sql: str) -> None: ...
 
+    def tuples(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
+        """Rows as plain tuples: for reads of many rows, where building dicts would dominate."""
+        ...
+
+    def copy_in(self, table: str, columns: Sequence[str], rows: Iterable[Params]) -> None:
+        """Insert many rows at once (COPY on PostgreSQL, executemany on SQLite)."""
+        ...
+
 
 class _SqliteCursor:
     def __init__(self, conn: sqlite3.Connection) -> None:
@@ -84,6 +92,14 @@ class _SqliteCursor:
         for statement in split_statements(sql):
             self.conn.execute(statement)
 
+    def tuples(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
+        return self.conn.execute(sql, tuple(params)).fetchall()
+
+    def copy_in(self, table: str, columns: Sequence[str], rows: Iterable[Params]) -> None:
+        marks = ", ".join("?" for _ in columns)
+        sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"
+        self.conn.executemany(sql, (tuple(row) for row in rows))
+
 
 class _PostgresCursor:
     def __init__(self, conn: Any) -> None:
@@ -102,6 +118,19 @@ class _PostgresCursor:
     def script(self, sql: str) -> None:
         for statement in split_statements(sql):
             self.conn.execute(statement)
+
+    def tuples(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
+        from psycopg.rows import tuple_row
+
+        with self.conn.cursor(row_factory=tuple_row) as cursor:
+            cursor.execute(placeholders(Dialect.POSTGRESQL, sql), tuple(params))
+            return list(cursor.fetchall())
+
+    def copy_in(self, table: str, columns: Sequence[str], rows: Iterable[Params]) -> None:
+        statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+        with self.conn.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row(row)
 
 
 def split_statements(sql: str) -> list[str]:

@@ -41,9 +41,7 @@ def site_detector(
 ) -> Detector:
     """Load the detector; any problem is a ModelError that says what and why."""
     try:
-        spec = detector_spec(
-            settings, config_dir, score_threshold=score_threshold, threads=threads
-        )
+        spec = detector_spec(settings, config_dir, score_threshold=score_threshold, threads=threads)
     except ValueError as error:  # settings the config accepts but the model family does not
         raise ModelError(str(error)) from error
     return build_detector(spec)

@@ -168,6 +168,18 @@ class Evaluation:
     provisional: bool = False
 
 
+# the promised chain, in rising order, and the other time reasons (cases.judge names them by these)
+NEAR_DEADLINE = Reason("near_deadline", "临近承诺时限", CardLevel.WARNING)
+PAST_PROMISED = Reason("past_promised", "超过承诺时限", CardLevel.YELLOW)
+PAST_GRACE = Reason("past_grace", "超过督办宽限期", CardLevel.RED)
+PROMISED_CHAIN = (NEAR_DEADLINE, PAST_PROMISED, PAST_GRACE)
+PAST_LEGAL = Reason("past_legal", "超过法定时限", CardLevel.RED)
+
+
+def step_overdue(name: str) -> Reason:
+    return Reason("step_overdue", f"环节超时：{name}", CardLevel.RED)
+
+
 def _highest(reasons: tuple[Reason, ...]) -> CardLevel | None:
     return max((reason.level for reason in reasons), key=_RANK.__getitem__, default=None)
 
@@ -254,9 +266,9 @@ def _promised_thresholds(
     red_at = add_working_time(calendar, promised.at, rules.grace_working_days * day)
     moving, wake = suspension
     reasons = [
-        (warn_from, Reason("near_deadline", "临近承诺时限", CardLevel.WARNING)),
-        (promised.at + _TICK, Reason("past_promised", "超过承诺时限", CardLevel.YELLOW)),
-        (red_at + _TICK, Reason("past_grace", "超过督办宽限期", CardLevel.RED)),
+        (warn_from, NEAR_DEADLINE),
+        (promised.at + _TICK, PAST_PROMISED),
+        (red_at + _TICK, PAST_GRACE),
     ]
     return [_Threshold(start, reason, moving, None, wake) for start, reason in reasons]
 
@@ -271,7 +283,7 @@ def _step_thresholds(
         ended = step.end is not None and step.end <= as_of
         judged = step.end if step.end is not None and ended else as_of
         due = deadline(calendar, step.start, step.limit, case.pauses, judged).at
-        reason = Reason("step_overdue", f"环节超时：{step.name}", CardLevel.RED)
+        reason = step_overdue(step.name)
         moving, wake = False, None
         if not ended:
             moving, wake = _suspension(calendar, step.start, step.limit, case, as_of)
@@ -297,7 +309,7 @@ def _time_thresholds(
     # of the promised chain keep the highest reason that holds, and the ones still to come
     kept = held[-1:] + [threshold for threshold in chain if not threshold.holds(as_of)]
     if case.legal is not None and legal is not None and rules.red_past_legal:
-        reason = Reason("past_legal", "超过法定时限", CardLevel.RED)
+        reason = PAST_LEGAL
         moving, wake = _suspension(calendar, accepted, case.legal, case, as_of)
         kept.append(_Threshold(legal.at + _TICK, reason, moving, None, wake))
     return kept + list(_step_thresholds(calendar, case, as_of))

@@ -3,8 +3,13 @@
 `CaseLedger.ingest(source, events, now)` stores a batch in ONE transaction: the events not seen
 before (idempotent by source and event id), then, for every case they touch, the case row
 folded from all its events, its evaluation and its card with history. When it returns, all of
-it is committed: the caller may answer 2xx. `reevaluate_due(now)` re-judges the cases whose
-`next_change_at` has come (a deadline passed without a new event).
+it is committed: the caller may answer 2xx. With each case row it keeps the facts the bulk
+judgement needs (limits, pauses, limited steps: see cases.store).
+
+`reevaluate_due(now)` re-judges the cases whose `next_change_at` has come (a deadline passed
+without a new event) and `rejudge_open(now)` every open case (at start, or after a change of
+rules or calendar); both judge in bulk (cases.rejudge, cases.judge) and write only what
+changed. A calendar whose zone changes its UTC offset (summer time) is judged case by case.
 """
 
 from __future__ import annotations
@@ -22,12 +27,15 @@ from cases.cards import (
     CardLevel,
     CardRules,
     CardState,
+    CaseView,
     Evaluation,
     evaluate,
     transition,
 )
 from cases.intake import EventBase, canonical_json
+from cases.judge import Line, fixed_offset, pause_facts
 from cases.projection import CaseFacts, case_view, fold
+from cases.rejudge import Outcome, Rejudge, reasons_json
 from cases.rules import card_rules_for
 from cases.store import IncomingEvent, append_events, events_of_cases
 from cases.workdays import WorkCalendar
@@ -54,11 +62,22 @@ def _ts(when: dt.datetime | None) -> float | None:
 
 
 class CaseLedger:
-    def __init__(self, db: Database, calendar: WorkCalendar, settings: CasesSettings) -> None:
+    def __init__(
+        self,
+        db: Database,
+        calendar: WorkCalendar,
+        settings: CasesSettings,
+        *,
+        bulk: bool = True,
+    ) -> None:
+        """`bulk=False` judges every re-judged case by folding its events (the reference path,
+        slower; used where the calendar's zone has summer time, and by tests)."""
         self.db = db
         self.calendar = calendar
         self.settings = settings
         self._rules = lru_cache(maxsize=4096)(self._rules_of)
+        offset = fixed_offset(calendar)
+        self._line = Line(calendar, offset) if bulk and offset is not None else None
 
     def _rules_of(self, item_code: str) -> CardRules:
         return card_rules_for(self.settings, item_code)
@@ -73,16 +92,26 @@ class CaseLedger:
             self._project(cursor, [(case_id, source) for case_id in touched], when)
         return IngestResult(len(fresh), len(events) - len(fresh), tuple(touched))
 
-    def reevaluate_due(self, now: dt.datetime, limit: int = 10_000) -> int:
-        """Re-judge up to `limit` cases whose card may have changed by `now`."""
-        rows = self.db.query(
-            "SELECT case_id, source FROM cases WHERE next_change_at <= ?"
-            " ORDER BY next_change_at LIMIT ?",
-            (now.timestamp(), limit),
-        )
+    def reevaluate_due(self, now: dt.datetime) -> int:
+        """Re-judge every case whose card may have changed by `now`; returns how many."""
+        return self._rejudge("c.next_change_at <= ?", (now.timestamp(),), now)
+
+    def rejudge_open(self, now: dt.datetime) -> int:
+        """Re-judge every open case (rules or calendar may have changed); returns how many."""
+        return self._rejudge("1 = 1", (), now)
+
+    def _rejudge(self, where: str, params: tuple[object, ...], now: dt.datetime) -> int:
         with self.db.transaction() as cursor:
-            self._project(cursor, [(row["case_id"], row["source"]) for row in rows], now)
-        return len(rows)
+            if self._line is None:  # case by case
+                rows = cursor.execute(
+                    f"SELECT c.case_id, c.source FROM cases c WHERE c.status = 'open' AND {where}",
+                    params,
+                )
+                self._project(cursor, [(r["case_id"], r["source"]) for r in rows], now)
+                return len(rows)
+            outcome: Outcome = Rejudge(cursor, self._line, self._rules).run(where, params, now)
+            self._project(cursor, outcome.legacy, now)
+        return outcome.judged + len(outcome.legacy)
 
     # --- cases ------------------------------------------------------------------------------
 
@@ -94,7 +123,7 @@ class CaseLedger:
             ids = [case_id for case_id, _ in chunk]
             events = events_of_cases(cursor, ids)
             cards = cards_of_cases(cursor, ids)
-            values, judged = [], []
+            values, judged, pauses, steps = [], [], [], []
             for case_id, source in chunk:
                 bodies = [event.body for event in events.get(case_id, [])]
                 facts = fold(case_id, bodies, self.settings)
@@ -104,8 +133,17 @@ class CaseLedger:
                     rules = self._rules(facts.item_code or "")
                     evaluation = evaluate(self.calendar, rules, view, now)
                     judged.append((case_id, evaluation))
-                values.append(self._case_values(facts, source, evaluation, now))
+                    pauses += _pause_rows(case_id, view)
+                    steps += _step_rows(case_id, view)
+                values.append(self._case_values(facts, source, view, evaluation, now))
             cursor.execute_many(UPSERT_CASE, values)
+            marks = in_list(len(ids))
+            cursor.execute(f"DELETE FROM case_pauses WHERE case_id IN ({marks})", tuple(ids))
+            cursor.execute(f"DELETE FROM case_steps WHERE case_id IN ({marks})", tuple(ids))
+            if pauses:
+                cursor.execute_many(INSERT_PAUSE, pauses)
+            if steps:
+                cursor.execute_many(INSERT_STEP, steps)
             for case_id, evaluation in judged:
                 self._write_card(cursor, case_id, evaluation, now, cards.get(case_id))
 
@@ -113,6 +151,7 @@ class CaseLedger:
         self,
         facts: CaseFacts,
         source: str,
+        view: CaseView | None,
         evaluation: Evaluation | None,
         now: dt.datetime,
     ) -> tuple[object, ...]:
@@ -143,7 +182,7 @@ class CaseLedger:
             _ts(None if evaluation is None else evaluation.next_change_at),
             now.timestamp(), time.time(),
         )  # fmt: skip
-        return values
+        return values + _limit_values(view)
 
     def _write_card(
         self,
@@ -206,20 +245,50 @@ def cards_of_cases(cursor: Cursor, case_ids: Sequence[str]) -> dict[str, dict[st
 
 
 def _reasons_json(evaluation: Evaluation | None) -> str:
-    if evaluation is None:
-        return "[]"
-    return json.dumps(
-        [{"code": r.code, "text": r.text, "level": r.level.value} for r in evaluation.reasons],
-        ensure_ascii=False,
-    )
+    return "[]" if evaluation is None else reasons_json(evaluation.reasons)
+
+
+def _limit_values(view: CaseView | None) -> tuple[object, ...]:
+    """The limit and suspension columns of a case row (what the bulk judgement reads)."""
+    if view is None:
+        return (None, None, None, None, None)
+    legal = view.legal
+    _, opened = pause_facts(view.pauses)
+    return (
+        view.promised.amount, view.promised.unit.value,
+        None if legal is None else legal.amount, None if legal is None else legal.unit.value,
+        _ts(opened),
+    )  # fmt: skip
+
+
+def _pause_rows(case_id: str, view: CaseView) -> list[tuple[object, ...]]:
+    closed, _ = pause_facts(view.pauses)
+    return [(case_id, start.timestamp(), end.timestamp()) for start, end in closed]
+
+
+def _step_rows(case_id: str, view: CaseView) -> list[tuple[object, ...]]:
+    return [
+        (case_id, seq, step.name, step.start.timestamp(), _ts(step.end), step.limit.amount,
+         step.limit.unit.value)
+        for seq, step in enumerate(view.steps)
+        if step.limit is not None
+    ]  # fmt: skip
+
+
+INSERT_PAUSE = "INSERT INTO case_pauses (case_id, starts_at, ends_at) VALUES (?, ?, ?)"
+INSERT_STEP = (
+    "INSERT INTO case_steps (case_id, seq, name, started_at, ended_at, amount, unit)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
 
 
 UPSERT_CASE = """
 INSERT INTO cases (case_id, source, item_code, item_name, department, window_id,
     applicant_type, accepted_at, status, completed_at, outcome, promised_deadline,
     legal_deadline, provisional, suspended, remaining_s, card_level, reasons, on_time, early,
-    next_change_at, evaluated_at, updated_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    next_change_at, evaluated_at, updated_at, promised_amount, promised_unit, legal_amount,
+    legal_unit, suspended_since)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (case_id) DO UPDATE SET
     source = excluded.source, item_code = excluded.item_code, item_name = excluded.item_name,
     department = excluded.department, window_id = excluded.window_id,
@@ -230,5 +299,8 @@ ON CONFLICT (case_id) DO UPDATE SET
     suspended = excluded.suspended, remaining_s = excluded.remaining_s,
     card_level = excluded.card_level, reasons = excluded.reasons, on_time = excluded.on_time,
     early = excluded.early, next_change_at = excluded.next_change_at,
-    evaluated_at = excluded.evaluated_at, updated_at = excluded.updated_at
+    evaluated_at = excluded.evaluated_at, updated_at = excluded.updated_at,
+    promised_amount = excluded.promised_amount, promised_unit = excluded.promised_unit,
+    legal_amount = excluded.legal_amount, legal_unit = excluded.legal_unit,
+    suspended_since = excluded.suspended_since
 """

@@ -1,6 +1,7 @@
 """The case clock's heartbeat: cards change as deadlines pass, without any new event.
 
-Every `interval_s` the ticker re-judges the cases whose `next_change_at` has come and tells
+Its first tick re-judges every open case (rules or the calendar may have changed while it was
+stopped); then every `interval_s` it re-judges the cases whose `next_change_at` has come and tells
 the console's feed (the `publish` outbox) what changed. A failing tick is logged and retried
 at the next one; nothing is lost, since due cases stay due until judged.
 """
@@ -32,12 +33,10 @@ class CaseTicker:
     def tick(self, now: dt.datetime | None = None) -> tuple[int, int]:
         """Re-judge what is due and publish; returns (cases re-judged, cards published)."""
         when = now or dt.datetime.now(dt.UTC)
-        judged = 0
-        while True:  # in chunks, so one tick catches up after a long stop
-            done = self.ledger.reevaluate_due(when)
-            judged += done
-            if done < 10_000:
-                break
+        if self.ticks == 0:  # rules or the calendar may have changed while we were stopped
+            judged = self.ledger.rejudge_open(when)
+        else:
+            judged = self.ledger.reevaluate_due(when)
         published = self.publish()
         self.ticks += 1
         return judged, published

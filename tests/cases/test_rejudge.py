@@ -1,0 +1,180 @@
+"""Bulk re-judgement (cases.rejudge) against the reference path (each case folded from its
+events and judged by cases.cards.evaluate): same case rows, same cards, same history, on
+SQLite and PostgreSQL, for random cases with suspensions, limited steps, legal limits, natural
+days and hours, across National Day 2026 and into 2027 (provisional)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from cases.intake import EventBase, parse_event
+from cases.ledger import CaseLedger
+from cases.store import Sources, open_case_db
+from cases.ticker import CaseTicker
+from cases.workdays import work_calendar
+from hallwatch.config import Schedule
+from hallwatch.config_cases import CasesSettings
+from hallwatch.database import Database
+
+SH = ZoneInfo("Asia/Shanghai")
+START = dt.datetime(2026, 9, 14, 9, tzinfo=SH)
+UNITS = ["working_days", "working_days", "natural_days", "working_hours"]
+
+
+def random_limit(rng: random.Random) -> dict[str, Any]:
+    unit = rng.choice(UNITS)
+    low = 1 if unit == "working_hours" else 0
+    return {"amount": rng.randint(low, 40 if unit == "working_hours" else 15), "unit": unit}
+
+
+def case_events(rng: random.Random, case: str) -> list[dict[str, Any]]:
+    """One case's events: acceptance, maybe steps with node limits, suspensions (some left
+    open), a completion or a withdrawal now and then."""
+    accepted = START + dt.timedelta(hours=rng.randrange(0, 24 * 110))
+    events: list[dict[str, Any]] = [{
+        "type": "accepted", "event_id": f"{case}-a", "case_id": case,
+        "at": accepted.isoformat(), "item_code": rng.choice(["ITEM-1", "ITEM-2"]),
+        "item_name": "许可", "department": "市场监管局", "applicant_type": "individual",
+        "promised": random_limit(rng),
+    }]  # fmt: skip
+    if rng.random() < 0.4:
+        events[0]["legal"] = random_limit(rng)
+
+    def later(hours: int) -> str:
+        return (accepted + dt.timedelta(hours=rng.randrange(1, hours))).isoformat()
+
+    for n in range(rng.choice([0, 0, 1, 2])):
+        events.append({"type": "step", "event_id": f"{case}-s{n}", "case_id": case,
+                       "at": later(300), "step": f"审核{n}", "phase": "start",
+                       "handler_id": "h1", "step_id": f"s{n}", "limit": random_limit(rng)})  # fmt: skip
+        if rng.random() < 0.5:
+            events.append({"type": "step", "event_id": f"{case}-e{n}", "case_id": case,
+                           "at": later(600), "step": f"审核{n}", "phase": "end",
+                           "handler_id": "h1", "step_id": f"s{n}"})  # fmt: skip
+    for n in range(rng.choice([0, 0, 1, 2])):
+        events.append({"type": "suspended", "event_id": f"{case}-p{n}", "case_id": case,
+                       "at": later(400), "kind": "correction", "suspension_id": f"p{n}"})  # fmt: skip
+        if rng.random() < 0.6:
+            events.append({"type": "resumed", "event_id": f"{case}-r{n}", "case_id": case,
+                           "at": later(800), "suspension_id": f"p{n}"})  # fmt: skip
+    if rng.random() < 0.1:
+        events.append({"type": "completed", "event_id": f"{case}-c", "case_id": case,
+                       "at": later(900), "outcome": "approved", "handler_id": "h2"})  # fmt: skip
+    elif rng.random() < 0.05:
+        events.append({"type": "withdrawn", "event_id": f"{case}-w", "case_id": case,
+                       "at": later(900)})  # fmt: skip
+    return events
+
+
+def parsed(events: list[dict[str, Any]]) -> list[EventBase]:
+    return [parse_event(e) for e in events]
+
+
+def snapshot(db: Database) -> dict[str, Any]:
+    cases = db.query(
+        "SELECT case_id, status, card_level, reasons, promised_deadline, legal_deadline,"
+        " provisional, suspended, next_change_at FROM cases ORDER BY case_id"
+    )
+    cards = db.query("SELECT case_id, level, state, reasons FROM cards ORDER BY case_id")
+    actions = db.query(
+        "SELECT c.case_id, h.action, h.level, h.at FROM card_history h"
+        " JOIN cards c ON c.id = h.card_id ORDER BY c.case_id, h.id"
+    )
+    return {"cases": cases, "cards": cards, "history": actions}
+
+
+def ledger_on(url: str, settings: CasesSettings, *, bulk: bool) -> CaseLedger:
+    db = open_case_db(url)
+    if "sys" not in Sources(db).names():
+        Sources(db).add("sys")
+    return CaseLedger(db, work_calendar(Schedule()), settings, bulk=bulk)
+
+
+def feed(ledgers: list[CaseLedger], rng: random.Random, count: int) -> None:
+    events = [e for n in range(count) for e in case_events(rng, f"R{n:04d}")]
+    for ledger in ledgers:
+        for at in range(0, len(events), 200):
+            ledger.ingest("sys", parsed(events[at : at + 200]), now=START)
+
+
+def test_bulk_and_reference_agree_at_every_tick(db_url: str, tmp_path: Any) -> None:
+    settings = CasesSettings()
+    bulk = ledger_on(db_url, settings, bulk=True)
+    reference = ledger_on(f"sqlite:///{tmp_path / 'reference.db'}", settings, bulk=False)
+    feed([bulk, reference], random.Random(5), 300)
+    assert snapshot(bulk.db) == snapshot(reference.db)
+    judged = 0
+    for hours in range(0, 24 * 140, 29):
+        now = START + dt.timedelta(hours=hours)
+        judged += bulk.reevaluate_due(now)
+        reference.reevaluate_due(now)
+        assert snapshot(bulk.db) == snapshot(reference.db), now
+    assert judged > 300  # the ticks did judge (each case several times)
+    levels = {row["card_level"] for row in snapshot(bulk.db)["cases"]}
+    assert {"warning", "yellow", "red"} <= levels
+
+
+def test_a_change_of_rules_rejudges_every_open_case(db_url: str, tmp_path: Any) -> None:
+    before = CasesSettings()
+    bulk = ledger_on(db_url, before, bulk=True)
+    reference = ledger_on(f"sqlite:///{tmp_path / 'reference.db'}", before, bulk=False)
+    feed([bulk, reference], random.Random(11), 150)
+    now = START + dt.timedelta(days=70)
+    bulk.reevaluate_due(now)
+    reference.reevaluate_due(now)
+    stricter = CasesSettings.model_validate(
+        {"card_rules": {"warning_working_days": 5, "grace_working_days": 0}}
+    )
+    bulk = CaseLedger(bulk.db, bulk.calendar, stricter)
+    reference = CaseLedger(reference.db, reference.calendar, stricter, bulk=False)
+    assert bulk.reevaluate_due(now) == 0  # nothing is due: only a full re-judgement sees it
+    open_count = len(bulk.db.query("SELECT case_id FROM cases WHERE status = 'open'"))
+    assert bulk.rejudge_open(now) == reference.rejudge_open(now) == open_count
+    after = snapshot(bulk.db)
+    assert after == snapshot(reference.db)
+    actions = [row["action"] for row in after["history"] if row["at"] == now.timestamp()]
+    assert "escalate" in actions and "raise" in actions
+
+
+def test_rows_stored_before_the_facts_are_folded(db_url: str, tmp_path: Any) -> None:
+    bulk = ledger_on(db_url, CasesSettings(), bulk=True)
+    reference = ledger_on(f"sqlite:///{tmp_path / 'reference.db'}", CasesSettings(), bulk=False)
+    feed([bulk, reference], random.Random(3), 40)
+    with bulk.db.transaction() as cursor:  # as written by a version without migration 4
+        cursor.execute("UPDATE cases SET promised_amount = NULL")
+        cursor.execute("DELETE FROM case_pauses")
+        cursor.execute("DELETE FROM case_steps")
+    now = START + dt.timedelta(days=60)
+    assert bulk.rejudge_open(now) == reference.rejudge_open(now)
+    assert snapshot(bulk.db) == snapshot(reference.db)
+    assert not bulk.db.query("SELECT case_id FROM cases WHERE promised_amount IS NULL"
+                             " AND status = 'open' AND accepted_at IS NOT NULL")  # fmt: skip
+
+
+def test_a_zone_with_summer_time_is_judged_case_by_case(tmp_path: Any) -> None:
+    berlin = Schedule(timezone="Europe/Berlin")
+    db = open_case_db(f"sqlite:///{tmp_path / 'berlin.db'}")
+    Sources(db).add("sys")
+    ledger = CaseLedger(db, work_calendar(berlin), CasesSettings())
+    events = case_events(random.Random(1), "B1")[:1]
+    ledger.ingest("sys", parsed(events), now=START)
+    assert ledger.rejudge_open(START + dt.timedelta(days=90)) == 1
+    (row,) = db.query("SELECT card_level FROM cases")
+    assert row["card_level"] in {"yellow", "red"}
+
+
+@pytest.mark.parametrize("ticks", [1, 2])
+def test_the_ticker_rejudges_everything_first_then_what_is_due(db_url: str, ticks: int) -> None:
+    ledger = ledger_on(db_url, CasesSettings(), bulk=True)
+    feed([ledger], random.Random(9), 30)
+    open_count = len(ledger.db.query("SELECT case_id FROM cases WHERE status = 'open'"))
+    ticker = CaseTicker(ledger, lambda: 0)
+    now = START + dt.timedelta(days=2)
+    counts = [ticker.tick(now)[0] for _ in range(ticks)]
+    assert counts[0] == open_count
+    assert counts[1:] in ([], [0])  # the same instant again: nothing is due

@@ -326,8 +326,9 @@ def main() -> None:
                              ("naive", args.naive_cameras)):  # fmt: skip
             if counts:
                 numbers = [int(n) for n in counts.split(",")]
-                results[kind] = sweep(kind, urls, numbers, args.seconds, pid, print, args.analyze,
-                                      args.threads)
+                results[kind] = sweep(
+                    kind, urls, numbers, args.seconds, pid, print, args.analyze, args.threads
+                )
     summarise(results)
 
 

@@ -88,9 +88,7 @@ def test_staff_queue_and_vacancy_from_crop_detections() -> None:
     changes = []
     for t in (2.0, 3.0, 4.0, 5.5):
         changes += analyzer.analyze(scene(), Context(t, True)).outputs.changes
-    assert [(c.kind, c.key, type(c.change)) for c in changes] == [
-        ("counter_vacant", "W01", Opened)
-    ]
+    assert [(c.kind, c.key, type(c.change)) for c in changes] == [("counter_vacant", "W01", Opened)]
     assert changes[0].change.start == 2.0
 
 
@@ -116,9 +114,7 @@ def test_flush_closes_open_episodes_and_hands_over_minutes() -> None:
     for t in (0.0, 10.0, 20.0, 30.0):
         analyzer.analyze(scene(), Context(60.0 + t, True))
     final = analyzer.flush(95.0)
-    assert [(c.kind, type(c.change)) for c in final.outputs.changes] == [
-        ("counter_vacant", Closed)
-    ]
+    assert [(c.kind, type(c.change)) for c in final.outputs.changes] == [("counter_vacant", Closed)]
     assert [m.minute for m in final.outputs.window_minutes] == [60.0]
     assert [q for q, _ in final.outputs.queue_minutes] == ["W01"]
 

@@ -31,8 +31,14 @@ def empty_room(tmp_path_factory: pytest.TempPathFactory) -> Path:
     [
         (["missing.mp4", "--staff-zone", ZONE], "no such file"),
         (["{clip}"], "give --config FILE --camera CAM, or --staff-zone POLYGON"),
-        (["{clip}", "--staff-zone", "0.1,0.1 0.2,0.2"], "--staff-zone: a polygon needs at least 3 points"),
-        (["{clip}", "--staff-zone", "0.1,0.1 0.2 0.3,0.3"], "--staff-zone: '0.2' is not an x,y point"),
+        (
+            ["{clip}", "--staff-zone", "0.1,0.1 0.2,0.2"],
+            "--staff-zone: a polygon needs at least 3 points",
+        ),
+        (
+            ["{clip}", "--staff-zone", "0.1,0.1 0.2 0.3,0.3"],
+            "--staff-zone: '0.2' is not an x,y point",
+        ),
         (["{clip}", "--staff-zone", "0.1,0.1 0.2,1.5 0.3,0.3"], "outside the frame"),
         (["{clip}", "--staff-zone", ZONE, "--fps", "0"], "--fps must be above 0"),
         (["{clip}", "--config", "{config}", "--camera", "nope"], "--camera nope: unknown camera"),
@@ -91,10 +97,24 @@ def test_config_mode_analyses_the_cameras_windows(empty_room: Path, tmp_path: Pa
     assert "queue" not in samples[1]  # W02 has no queue zone
     events = [line for line in lines if line["kind"] == "event"]
     assert events == [
-        {"kind": "event", "type": "counter_vacant", "key": "W01", "window": "W01", "start": 0.0,
-         "end": None, "staff_on_duty": 1},
-        {"kind": "event", "type": "counter_vacant", "key": "W02", "window": "W02", "start": 0.0,
-         "end": None, "staff_on_duty": 2},
+        {
+            "kind": "event",
+            "type": "counter_vacant",
+            "key": "W01",
+            "window": "W01",
+            "start": 0.0,
+            "end": None,
+            "staff_on_duty": 1,
+        },
+        {
+            "kind": "event",
+            "type": "counter_vacant",
+            "key": "W02",
+            "window": "W02",
+            "start": 0.0,
+            "end": None,
+            "staff_on_duty": 2,
+        },
     ]
 
 
@@ -102,7 +122,9 @@ def test_respect_schedule_suppresses_events_outside_hours(empty_room: Path) -> N
     common = [str(empty_room), "--staff-zone", ZONE, "--absence-delay", "1"]
     night = lines_of(analyze(*common, "--respect-schedule", "--start-time", "2026-11-23T22:00"))
     assert [line for line in night if line["kind"] == "event"] == []
-    open_hours = lines_of(analyze(*common, "--respect-schedule", "--start-time", "2026-11-23T10:00"))
+    open_hours = lines_of(
+        analyze(*common, "--respect-schedule", "--start-time", "2026-11-23T10:00")
+    )
     assert [line["start"] for line in open_hours if line["kind"] == "event"] == [0.0]
     holiday = lines_of(analyze(*common, "--respect-schedule", "--start-time", "2026-10-01T10:00"))
     assert [line for line in holiday if line["kind"] == "event"] == []

@@ -54,7 +54,9 @@ def test_episodes_become_events_and_records_become_statistics(tmp_path: Path) ->
     (event,) = store.list_events(EventQuery())[0]
     assert (event.type, event.window, event.start, event.end) == ("queue_buildup", "W01", 100, None)
     assert event.details == {"length": 6}
-    closed = EpisodeChange("queue_buildup", "W01", Closed(100.0, 300.0, 330.0), "W01", {"length": 8})
+    closed = EpisodeChange(
+        "queue_buildup", "W01", Closed(100.0, 300.0, 330.0), "W01", {"length": 8}
+    )
     minute = WindowMinute("W01", 240.0, ServiceState.SERVING, {ServiceState.SERVING: 60.0})
     outputs = Outputs(
         changes=(closed,),

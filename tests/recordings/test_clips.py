@@ -107,7 +107,9 @@ def test_retention_removes_old_event_clips_but_never_evidence(
     from recordings.retention import RetentionPolicy, Sweeper, expired_clips
 
     index, clips = recorded
-    ordinary = clips.cut_event(index, add_event(clips.store, WALL_BASE + 1.0, WALL_BASE + 2.0), 0, 0)
+    ordinary = clips.cut_event(
+        index, add_event(clips.store, WALL_BASE + 1.0, WALL_BASE + 2.0), 0, 0
+    )
     kept = clips.cut_event(index, add_event(clips.store, WALL_BASE + 3.0, WALL_BASE + 4.0), 0, 0)
     clips.set_evidence(kept.id)
     days_30 = 30 * 86400.0

@@ -38,6 +38,7 @@ ALWAYS = np.iinfo(np.int64).min  # a threshold that holds from the beginning
 UNIT_CODES = {LimitUnit.WORKING_DAYS: 0, LimitUnit.NATURAL_DAYS: 1, LimitUnit.WORKING_HOURS: 2}
 NATURAL, HOURS = UNIT_CODES[LimitUnit.NATURAL_DAYS], UNIT_CODES[LimitUnit.WORKING_HOURS]
 _MARGIN_DAYS = 400
+_FIRST = ORIGIN.toordinal()
 _NEW_YEARS = np.array(
     [dt.date(year, 1, 1).toordinal() for year in range(ORIGIN.year, 10_000)], dtype=np.int64
 )
@@ -73,6 +74,19 @@ class Line:
         self.ordinals = np.asarray(table.ordinals, dtype=np.int64)
         self.last_ordinal = table.last_ordinal
         self.provisional_years = np.asarray(table.provisional_years, dtype=np.int64)
+        # per day from the origin: whether it is a working day, and how many come before it
+        # (lookups instead of a binary search of the working days for every instant)
+        working = np.zeros(table.last_ordinal - _FIRST + 1, dtype=bool)
+        working[self.ordinals - _FIRST] = True
+        self.working = working
+        self.before = np.cumsum(working) - working
+
+    def _day(self, ordinal: Ints) -> tuple[Ints, Bools]:
+        """(working days before each day, whether it is one); days before the origin: (0, no)."""
+        offset = ordinal - _FIRST
+        inside = offset >= 0
+        offset = np.maximum(offset, 0)
+        return np.where(inside, self.before[offset], 0), inside & self.working[offset]
 
     def cover(self, ordinals: Ints) -> None:
         """Make the table reach past the latest of `ordinals`."""
@@ -95,8 +109,7 @@ class Line:
     def position(self, t: Ints) -> Ints:
         ordinal = self.ordinal(t)
         self.cover(ordinal)
-        index = np.searchsorted(self.ordinals, ordinal, side="left")
-        working = self.ordinals[np.minimum(index, len(self.ordinals) - 1)] == ordinal
+        index, working = self._day(ordinal)
         into = (t + self.offset) % DAY_US
         before = np.clip(into[..., None] - self.starts, 0, self.lengths).sum(axis=-1)
         return index * self.day + np.where(working, before, 0)
@@ -115,11 +128,12 @@ class Line:
     def through(self, ordinal: Ints) -> Ints:
         """Working days from the origin up to and including each day."""
         self.cover(ordinal)
-        return np.searchsorted(self.ordinals, ordinal, side="right").astype(np.int64)
+        before, working = self._day(ordinal)
+        return before + working
 
     def close_on_or_after(self, ordinal: Ints) -> Ints:
         self.cover(ordinal)
-        index = np.searchsorted(self.ordinals, ordinal, side="left").astype(np.int64)
+        index, _ = self._day(ordinal)
         self.cover_index(index)
         return self.midnight(self.ordinals[index]) + self.close
 

@@ -35,7 +35,7 @@ from cases.cards import (
 from cases.intake import EventBase, canonical_json
 from cases.judge import Line, fixed_offset, pause_facts
 from cases.projection import CaseFacts, case_view, fold
-from cases.rejudge import Outcome, Rejudge, reasons_json
+from cases.rejudge import Outcome, Rejudge, evaluation_digest, reasons_json
 from cases.rules import card_rules_for
 from cases.store import IncomingEvent, append_events, events_of_cases
 from cases.workdays import WorkCalendar
@@ -182,7 +182,7 @@ class CaseLedger:
             _ts(None if evaluation is None else evaluation.next_change_at),
             now.timestamp(), time.time(),
         )  # fmt: skip
-        return values + _limit_values(view)
+        return values + _limit_values(view) + (_digest(evaluation),)
 
     def _write_card(
         self,
@@ -248,6 +248,19 @@ def _reasons_json(evaluation: Evaluation | None) -> str:
     return "[]" if evaluation is None else reasons_json(evaluation.reasons)
 
 
+def _digest(evaluation: Evaluation | None) -> int | None:
+    if evaluation is None:
+        return None
+    return evaluation_digest(
+        None if evaluation.level is None else evaluation.level.value,
+        _reasons_json(evaluation),
+        _ts(None if evaluation.promised is None else evaluation.promised.at),
+        _ts(None if evaluation.legal is None else evaluation.legal.at),
+        evaluation.provisional,
+        _ts(evaluation.next_change_at),
+    )
+
+
 def _limit_values(view: CaseView | None) -> tuple[object, ...]:
     """The limit and suspension columns of a case row (what the bulk judgement reads)."""
     if view is None:
@@ -287,8 +300,8 @@ INSERT INTO cases (case_id, source, item_code, item_name, department, window_id,
     applicant_type, accepted_at, status, completed_at, outcome, promised_deadline,
     legal_deadline, provisional, suspended, remaining_s, card_level, reasons, on_time, early,
     next_change_at, evaluated_at, updated_at, promised_amount, promised_unit, legal_amount,
-    legal_unit, suspended_since)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    legal_unit, suspended_since, judged_digest)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (case_id) DO UPDATE SET
     source = excluded.source, item_code = excluded.item_code, item_name = excluded.item_name,
     department = excluded.department, window_id = excluded.window_id,
@@ -302,5 +315,5 @@ ON CONFLICT (case_id) DO UPDATE SET
     evaluated_at = excluded.evaluated_at, updated_at = excluded.updated_at,
     promised_amount = excluded.promised_amount, promised_unit = excluded.promised_unit,
     legal_amount = excluded.legal_amount, legal_unit = excluded.legal_unit,
-    suspended_since = excluded.suspended_since
+    suspended_since = excluded.suspended_since, judged_digest = excluded.judged_digest
 """

@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -46,13 +47,30 @@ from cases.judge import (
 from hallwatch.database import Cursor
 
 LEVELS: tuple[str | None, ...] = (None, CardLevel.WARNING, CardLevel.YELLOW, CardLevel.RED)
-_RANKS = {None: 0, CardLevel.WARNING.value: 1, CardLevel.YELLOW.value: 2, CardLevel.RED.value: 3}
 _UNITS = {unit.value: code for unit, code in UNIT_CODES.items()}
+LEVEL_CODES = {
+    None: 0,
+    CardLevel.WARNING.value: 1,
+    CardLevel.YELLOW.value: 2,
+    CardLevel.RED.value: 3,
+}
 
+# the facts as numbers: no NULLs, units as UNIT_CODES, so columns become arrays in one step
 CASE_COLUMNS = (
-    "c.case_id, c.source, c.item_code, c.accepted_at, c.promised_amount, c.promised_unit,"
-    " c.legal_amount, c.legal_unit, c.suspended_since, c.card_level, c.reasons,"
-    " c.next_change_at, c.promised_deadline, c.legal_deadline, c.provisional, k.level, k.state"
+    "c.case_id, COALESCE(c.item_code, ''), c.accepted_at, c.promised_amount,"
+    " {promised_unit}, COALESCE(c.legal_amount, -1), {legal_unit},"
+    " COALESCE(c.suspended_since, 0), CASE WHEN c.suspended_since IS NULL THEN 0 ELSE 1 END,"
+    " COALESCE(c.judged_digest, 0), k.level, k.state"
+)
+
+
+def _unit_code(column: str) -> str:
+    cases = " ".join(f"WHEN '{unit.value}' THEN {code}" for unit, code in UNIT_CODES.items())
+    return f"CASE {column} {cases} ELSE 0 END"
+
+
+CASE_COLUMNS = CASE_COLUMNS.format(
+    promised_unit=_unit_code("c.promised_unit"), legal_unit=_unit_code("c.legal_unit")
 )
 
 TEMP_TABLE = """
@@ -65,12 +83,13 @@ CREATE TEMP TABLE IF NOT EXISTS rejudged (
     provisional INTEGER NOT NULL,
     remaining_s DOUBLE PRECISION,
     next_change_at DOUBLE PRECISION,
+    judged_digest BIGINT NOT NULL,
     action TEXT
 )
 """
 TEMP_COLUMNS = (
     "case_id", "level", "reasons", "promised_deadline", "legal_deadline", "provisional",
-    "remaining_s", "next_change_at", "action",
+    "remaining_s", "next_change_at", "judged_digest", "action",
 )  # fmt: skip
 
 
@@ -90,9 +109,7 @@ def seconds_to_us(values: Sequence[Any]) -> Ints:
 
 
 def _limits(amounts: Sequence[Any], units: Sequence[Any]) -> Limits:
-    amount = np.asarray([-1 if a is None else a for a in amounts], dtype=np.int64)
-    unit = np.asarray([_UNITS.get(u, 0) for u in units], dtype=np.int64)
-    return Limits(amount, unit)
+    return Limits(np.asarray(amounts, dtype=np.int64), np.asarray(units, dtype=np.int64))
 
 
 def reasons_json(reasons: Sequence[Reason]) -> str:
@@ -100,6 +117,43 @@ def reasons_json(reasons: Sequence[Reason]) -> str:
         [{"code": r.code, "text": r.text, "level": r.level.value} for r in reasons],
         ensure_ascii=False,
     )
+
+
+_MIX = np.uint64(0x9E3779B97F4A7C15)
+
+
+def judgement_digest(
+    level: Ints, reasons_crc: Ints, promised_us: Ints, legal_us: Ints, provisional: Ints,
+    next_us: Ints,
+) -> Ints:  # fmt: skip
+    """A 64-bit digest of what a judgement writes to a case row (level, reasons, deadlines,
+    provisional, next change; NEVER for an absent instant): equal judgements give equal
+    digests, so a re-judgement finds what changed by comparing one stored number."""
+    digest = np.zeros(level.shape, dtype=np.uint64)
+    for part in (level, reasons_crc, promised_us, legal_us, provisional, next_us):
+        digest = (digest ^ part.astype(np.int64).view(np.uint64)) * _MIX
+        digest ^= digest >> np.uint64(29)
+    return digest.view(np.int64)
+
+
+def evaluation_digest(
+    level: str | None, reasons: str, promised: float | None, legal: float | None,
+    provisional: bool, next_change: float | None,
+) -> int:  # fmt: skip
+    """`judgement_digest` of one evaluation as the ledger stores it (seconds, JSON reasons)."""
+
+    def instant(value: float | None) -> Ints:
+        at = NEVER if value is None else round(value * 1_000_000)
+        return np.asarray([at], dtype=np.int64)
+
+    def number(value: int) -> Ints:
+        return np.asarray([value], dtype=np.int64)
+
+    digest = judgement_digest(
+        number(LEVEL_CODES[level]), number(zlib.crc32(reasons.encode())), instant(promised),
+        instant(legal), number(int(provisional)), instant(next_change),
+    )  # fmt: skip
+    return int(digest[0])
 
 
 class Rejudge:
@@ -111,13 +165,19 @@ class Rejudge:
         self.rules_of = rules_of
 
     def run(self, where: str, params: Sequence[Any], now: dt.datetime) -> Outcome:
+        legacy = tuple(
+            (row[0], row[1])
+            for row in self.cursor.tuples(
+                "SELECT c.case_id, c.source FROM cases c WHERE c.status = 'open'"
+                f" AND c.promised_amount IS NULL AND c.accepted_at IS NOT NULL AND {where}",
+                params,
+            )
+        )
         rows = self.cursor.tuples(
             f"SELECT {CASE_COLUMNS} FROM cases c LEFT JOIN cards k ON k.case_id = c.case_id"
-            f" WHERE c.status = 'open' AND {where}",
+            f" WHERE c.status = 'open' AND c.promised_amount IS NOT NULL AND {where}",
             params,
         )
-        legacy = tuple((r[0], r[1]) for r in rows if r[4] is None)
-        rows = [r for r in rows if r[4] is not None]
         if not rows:
             return Outcome(0, 0, 0, 0, legacy)
         index = {row[0]: n for n, row in enumerate(rows)}
@@ -133,22 +193,22 @@ class Rejudge:
             params,
         )
         steps = sorted((s for s in steps if s[0] in index), key=lambda s: (index[s[0]], s[1]))
-        cases = self._arrays(rows, index, [p for p in pauses if p[0] in index], steps)
+        columns = list(zip(*rows, strict=True))
+        cases = self._arrays(columns, index, [p for p in pauses if p[0] in index], steps)
         now_us = np.full(len(rows), round(now.timestamp() * 1_000_000), dtype=np.int64)
         result = judge(self.line, cases, now_us)
-        changes = self._changes(rows, result, cases, [s[2] for s in steps])
+        changes = self._changes(columns, result, cases, [s[2] for s in steps])
         raised, escalated = self._write(changes, now)
         return Outcome(len(rows), len(changes), raised, escalated, legacy)
 
     def _arrays(
         self,
-        rows: Sequence[tuple[Any, ...]],
+        columns: Sequence[Sequence[Any]],
         index: dict[str, int],
         pauses: Sequence[tuple[Any, ...]],
         steps: Sequence[tuple[Any, ...]],
     ) -> OpenCases:
-        columns = list(zip(*rows, strict=True))
-        n = len(rows)
+        n = len(columns[0])
         pause_case = np.asarray([index[p[0]] for p in pauses], dtype=np.int64)
         pause_start, pause_end = (
             seconds_to_us([p[1] for p in pauses]),
@@ -156,54 +216,50 @@ class Rejudge:
         )
         order = np.lexsort((pause_start, pause_case))
         spans = padded_spans(n, pause_case[order], pause_start[order], pause_end[order])
-        codes = {code: k for k, code in enumerate(sorted({c or "" for c in columns[2]}))}
+        codes = {code: k for k, code in enumerate(sorted(set(columns[1])))}
         rules = RuleArrays.of(
             [self.rules_of(code) for code in codes],
-            np.asarray([codes[c or ""] for c in columns[2]], dtype=np.int64),
+            np.asarray([codes[c] for c in columns[1]], dtype=np.int64),
         )
         return OpenCases(
-            accepted=seconds_to_us(columns[3]),
-            promised=_limits(columns[4], columns[5]),
-            legal=_limits(columns[6], columns[7]),
-            pauses=Pauses(
-                spans,
-                seconds_to_us(columns[8]),
-                np.asarray([v is not None for v in columns[8]], dtype=bool),
-            ),
+            accepted=seconds_to_us(columns[2]),
+            promised=_limits(columns[3], columns[4]),
+            legal=_limits(columns[5], columns[6]),
+            pauses=Pauses(spans, seconds_to_us(columns[7]), np.asarray(columns[8], dtype=bool)),
             rules=rules,
             step_case=np.asarray([index[s[0]] for s in steps], dtype=np.int64),
             step_start=seconds_to_us([s[3] for s in steps]),
             step_end=seconds_to_us([s[4] for s in steps]),
             step_ended=np.asarray([s[4] is not None for s in steps], dtype=bool),
-            step_limit=_limits([s[5] for s in steps], [s[6] for s in steps]),
+            step_limit=_limits([s[5] for s in steps], [_UNITS[s[6]] for s in steps]),
         )
 
     def _changes(
         self,
-        rows: Sequence[tuple[Any, ...]],
+        columns: Sequence[Sequence[Any]],
         result: Judgement,
         cases: OpenCases,
         step_names: Sequence[str],
     ) -> list[tuple[Any, ...]]:
-        """The rows of the temporary table: the cases whose judgement differs from the stored."""
+        """The rows of the temporary table: the cases whose judgement's digest differs from the
+        stored one (reasons are written out for those only)."""
         texts = _reason_texts(result, cases, step_names)
-        promised = result.promised_at / 1_000_000
-        legal = np.where(result.legal_at == NEVER, np.nan, result.legal_at / 1_000_000)
-        upcoming = np.where(
-            result.next_change_at == NEVER, np.nan, result.next_change_at / 1_000_000
-        )
-        remaining = result.remaining_us / 1_000_000
+        crcs = np.asarray([zlib.crc32(text.encode()) for text in texts.values], dtype=np.int64)
+        digest = judgement_digest(
+            result.level, crcs[texts.index], result.promised_at, result.legal_at,
+            result.provisional.astype(np.int64), result.next_change_at,
+        )  # fmt: skip
+        changed = np.flatnonzero(digest != np.asarray(columns[9], dtype=np.int64))
         changes = []
-        for n, row in enumerate(rows):
+        for n in changed.tolist():
             level = LEVELS[int(result.level[n])]
-            new = (
-                level, texts[n], float(promised[n]), _none(legal[n]),
-                int(result.provisional[n]), _none(upcoming[n]),
-            )  # fmt: skip
-            if new == (row[9], row[10], row[12], row[13], int(row[14]), row[11]):
-                continue
-            action = _action(level, row[15], row[16])
-            changes.append((row[0], *new[:5], float(remaining[n]), new[5], action))
+            changes.append((
+                columns[0][n], level, texts.values[texts.index[n]],
+                int(result.promised_at[n]) / 1_000_000, _seconds(int(result.legal_at[n])),
+                int(result.provisional[n]), int(result.remaining_us[n]) / 1_000_000,
+                _seconds(int(result.next_change_at[n])), int(digest[n]),
+                _action(level, columns[10][n], columns[11][n]),
+            ))  # fmt: skip
         return changes
 
     def _write(self, changes: Sequence[tuple[Any, ...]], now: dt.datetime) -> tuple[int, int]:
@@ -217,7 +273,8 @@ class Rejudge:
             "UPDATE cases SET card_level = r.level, reasons = r.reasons,"
             " promised_deadline = r.promised_deadline, legal_deadline = r.legal_deadline,"
             " provisional = r.provisional, remaining_s = r.remaining_s,"
-            " next_change_at = r.next_change_at, evaluated_at = ?, updated_at = ?"
+            " next_change_at = r.next_change_at, judged_digest = r.judged_digest,"
+            " evaluated_at = ?, updated_at = ?"
             " FROM rejudged r WHERE cases.case_id = r.case_id",
             (at, time.time()),
         )
@@ -243,8 +300,8 @@ class Rejudge:
         return actions.count("raise"), actions.count("escalate")
 
 
-def _none(value: float) -> float | None:
-    return None if np.isnan(value) else float(value)
+def _seconds(us: int) -> float | None:
+    return None if us == NEVER else us / 1_000_000
 
 
 def _action(level: str | None, card_level: str | None, card_state: str | None) -> str | None:
@@ -253,30 +310,41 @@ def _action(level: str | None, card_level: str | None, card_state: str | None) -
         return None
     if card_level is None:
         return "raise"
-    if card_state == "open" and _RANKS[level] > _RANKS[card_level]:
+    if card_state == "open" and LEVEL_CODES[level] > LEVEL_CODES[card_level]:
         return "escalate"
     return None
 
 
-def _reason_texts(result: Judgement, cases: OpenCases, step_names: Sequence[str]) -> list[str]:
+@dataclass(frozen=True, slots=True)
+class Texts:
+    """Distinct reason texts (JSON), and for each case the index of its own."""
+
+    values: list[str]
+    index: Ints
+
+
+def _reason_texts(result: Judgement, cases: OpenCases, step_names: Sequence[str]) -> Texts:
     """Each case's reasons as stored (JSON), in the reference's order: the promised chain's
-    highest reason, past the legal limit, then each overdue step in order."""
-    simple = [
+    highest reason, past the legal limit, then each overdue step in order. Cases without an
+    overdue step share one of eight texts; the others get their own."""
+    values = [
         reasons_json(
             ([PROMISED_CHAIN[chain - 1]] if chain else []) + ([PAST_LEGAL] if legal else [])
         )
         for chain in range(4)
         for legal in (False, True)
     ]
-    texts = [simple[c * 2 + int(lg)] for c, lg in zip(result.chain, result.past_legal, strict=True)]
-    overdue = np.flatnonzero(result.step_overdue)
-    by_case: dict[int, list[Reason]] = {}
-    for row in overdue:
-        by_case.setdefault(int(cases.step_case[row]), []).append(step_overdue(step_names[int(row)]))
-    for n, steps in by_case.items():
-        chain = int(result.chain[n])
-        head = ([PROMISED_CHAIN[chain - 1]] if chain else []) + (
-            [PAST_LEGAL] if result.past_legal[n] else []
-        )
-        texts[n] = reasons_json(head + steps)
-    return texts
+    index = result.chain * 2 + result.past_legal.astype(np.int64)
+    names: dict[int, list[str]] = {}
+    for row in np.flatnonzero(result.step_overdue).tolist():
+        names.setdefault(int(cases.step_case[row]), []).append(step_names[row])
+    known: dict[tuple[int, bool, tuple[str, ...]], int] = {}  # most cases share a few texts
+    for n, overdue in names.items():
+        chain, legal = int(result.chain[n]), bool(result.past_legal[n])
+        key = (chain, legal, tuple(overdue))
+        if key not in known:
+            head = ([PROMISED_CHAIN[chain - 1]] if chain else []) + ([PAST_LEGAL] if legal else [])
+            known[key] = len(values)
+            values.append(reasons_json(head + [step_overdue(name) for name in overdue]))
+        index[n] = known[key]
+    return Texts(values, index)

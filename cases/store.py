@@ -110,13 +110,15 @@ MIGRATIONS: tuple[str, ...] = (
     # by every raise, escalation and close) are found by index, not by scanning every card
     "CREATE INDEX cards_unpublished ON cards(published_state)",
     # 4: the facts the bulk judgement (cases.judge) reads instead of folding events: limits,
-    # the earliest open pause, closed pauses merged, and the steps that have a node limit
+    # the earliest open pause, closed pauses merged, the steps that have a node limit, and a
+    # digest of the stored judgement (cases.rejudge.judgement_digest) to find what changed
     """
     ALTER TABLE cases ADD COLUMN promised_amount INTEGER;
     ALTER TABLE cases ADD COLUMN promised_unit TEXT;
     ALTER TABLE cases ADD COLUMN legal_amount INTEGER;
     ALTER TABLE cases ADD COLUMN legal_unit TEXT;
     ALTER TABLE cases ADD COLUMN suspended_since {real};
+    ALTER TABLE cases ADD COLUMN judged_digest {bigint};
     CREATE TABLE case_pauses (
         case_id TEXT NOT NULL REFERENCES cases(case_id),
         starts_at {real} NOT NULL,

@@ -32,7 +32,7 @@ def parsed(events: list[dict[str, Any]]) -> list[EventBase]:
 def snapshot(db: Database) -> dict[str, Any]:
     cases = db.query(
         "SELECT case_id, status, card_level, reasons, promised_deadline, legal_deadline,"
-        " provisional, suspended, next_change_at FROM cases ORDER BY case_id"
+        " provisional, suspended, next_change_at, judged_digest FROM cases ORDER BY case_id"
     )
     cards = db.query("SELECT case_id, level, state, reasons FROM cards ORDER BY case_id")
     actions = db.query(

@@ -14,8 +14,9 @@ For each database (SQLite file; PostgreSQL on 127.0.0.1, started here from Debia
                    steady  the same again: every case judged, nothing to write
                    fold    the naive way on the smallest size (each case folded from its
                            events and judged alone, CaseLedger(bulk=False)): steady state
-The open cases of a size are a random mix (tests/support/case_mix.py: suspensions, steps with
-node limits, legal limits, natural days and hours) ingested through the ledger; beyond
+The open cases of a size are a random mix (tests/support/case_mix.py, none completed:
+suspensions, steps with node limits, legal limits, natural days and hours) ingested through
+the ledger; beyond
 --seed cases the mix is copied in SQL (new case ids) instead of ingested, which changes
 nothing the re-judgement reads.
 
@@ -156,7 +157,7 @@ def seed_open_cases(db: Database, count: int, batch: int) -> float:
     ledger = ledger_for(db)
     Sources(db).add("mix")
     rng = random.Random(2026)
-    events = [e for n in range(count) for e in mixed_events(rng, f"M{n:07d}")]
+    events = [e for n in range(count) for e in mixed_events(rng, f"M{n:07d}", closing=False)]
     parsed = [parse_event(e) for e in events]
     start = time.perf_counter()
     for at in range(0, len(parsed), batch):

@@ -35,7 +35,7 @@ from cases.cards import (
 from cases.intake import EventBase, canonical_json
 from cases.judge import Line, fixed_offset, pause_facts
 from cases.projection import CaseFacts, case_view, fold
-from cases.rejudge import Outcome, Rejudge, evaluation_digest, reasons_json
+from cases.rejudge import ALL_OPEN, Outcome, Rejudge, evaluation_digest, reasons_json
 from cases.rules import card_rules_for
 from cases.store import IncomingEvent, append_events, events_of_cases
 from cases.workdays import WorkCalendar
@@ -98,7 +98,7 @@ class CaseLedger:
 
     def rejudge_open(self, now: dt.datetime) -> int:
         """Re-judge every open case (rules or calendar may have changed); returns how many."""
-        return self._rejudge("1 = 1", (), now)
+        return self._rejudge(ALL_OPEN, (), now)
 
     def _rejudge(self, where: str, params: tuple[object, ...], now: dt.datetime) -> int:
         with self.db.transaction() as cursor:
@@ -253,7 +253,7 @@ def _digest(evaluation: Evaluation | None) -> int | None:
         return None
     return evaluation_digest(
         None if evaluation.level is None else evaluation.level.value,
-        _reasons_json(evaluation),
+        evaluation.reasons,
         _ts(None if evaluation.promised is None else evaluation.promised.at),
         _ts(None if evaluation.legal is None else evaluation.legal.at),
         evaluation.provisional,

@@ -4,15 +4,16 @@ write only what changed.
 Used by the ledger for the cases whose `next_change_at` has come (every tick) and for every
 open case (at start, after a change of rules or calendar). In one transaction:
 
-1. read the open cases selected by `where` with their card, their closed pauses and their
-   limited steps (three queries, plain tuples);
+1. read the selected open cases' facts as plain numbers, their closed pauses and their limited
+   steps (three queries; for every open case the child tables are read whole, which is
+   cheaper than joining them to the cases);
 2. judge them all at `now` (cases.judge);
-3. keep the cases whose card level, reasons, deadlines, provisional flag or next change
-   differ from what is stored, and the card action each needs (raise where there is no card,
-   escalate an open card to a higher level: an open card is never lowered, as in
-   cases.cards.transition);
-4. copy those rows into a temporary table and apply them with a few set-based statements
-   (case rows, raised cards, escalated cards, card history).
+3. keep the cases whose judgement digest (level, reasons, deadlines, provisional, next change:
+   `judgement_digest`) differs from the stored one; write out reasons for those only;
+4. copy them into a temporary table and apply them with a few set-based statements: the case
+   rows, then the card action of each (`ACTION`: raise where there is no card, escalate an
+   open card to a higher level; an open card is never lowered, as in cases.cards.transition),
+   raised and escalated cards, and their history.
 
 Rows written before the facts were kept (no `promised_amount`) are handed back to the caller,
 which folds their events.
@@ -29,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from cases.cards import PAST_LEGAL, PROMISED_CHAIN, CardLevel, CardRules, Reason, step_overdue
 from cases.judge import (
@@ -46,22 +48,17 @@ from cases.judge import (
 )
 from hallwatch.database import Cursor
 
+U64s = npt.NDArray[np.uint64]
+
 LEVELS: tuple[str | None, ...] = (None, CardLevel.WARNING, CardLevel.YELLOW, CardLevel.RED)
-_UNITS = {unit.value: code for unit, code in UNIT_CODES.items()}
 LEVEL_CODES = {
     None: 0,
     CardLevel.WARNING.value: 1,
     CardLevel.YELLOW.value: 2,
     CardLevel.RED.value: 3,
 }
-
-# the facts as numbers: no NULLs, units as UNIT_CODES, so columns become arrays in one step
-CASE_COLUMNS = (
-    "c.case_id, COALESCE(c.item_code, ''), c.accepted_at, c.promised_amount,"
-    " {promised_unit}, COALESCE(c.legal_amount, -1), {legal_unit},"
-    " COALESCE(c.suspended_since, 0), CASE WHEN c.suspended_since IS NULL THEN 0 ELSE 1 END,"
-    " COALESCE(c.judged_digest, 0), k.level, k.state"
-)
+_UNITS = {unit.value: code for unit, code in UNIT_CODES.items()}
+ALL_OPEN = "1 = 1"  # the selection of every open case
 
 
 def _unit_code(column: str) -> str:
@@ -69,9 +66,30 @@ def _unit_code(column: str) -> str:
     return f"CASE {column} {cases} ELSE 0 END"
 
 
-CASE_COLUMNS = CASE_COLUMNS.format(
-    promised_unit=_unit_code("c.promised_unit"), legal_unit=_unit_code("c.legal_unit")
+def _rank(column: str) -> str:
+    cases = " ".join(f"WHEN '{level}' THEN {code}" for level, code in LEVEL_CODES.items() if level)
+    return f"CASE {column} {cases} ELSE 0 END"
+
+
+# the facts as numbers: no NULLs, units as UNIT_CODES, so columns become arrays in one step
+CASE_COLUMNS = (
+    "c.case_id, COALESCE(c.item_code, ''), c.accepted_at, c.promised_amount,"
+    f" {_unit_code('c.promised_unit')}, COALESCE(c.legal_amount, -1),"
+    f" {_unit_code('c.legal_unit')}, COALESCE(c.suspended_since, 0),"
+    " CASE WHEN c.suspended_since IS NULL THEN 0 ELSE 1 END, COALESCE(c.judged_digest, 0)"
 )
+PAUSE_COLUMNS = "t.case_id, t.starts_at, t.ends_at"
+STEP_COLUMNS = "t.case_id, t.seq, t.name, t.started_at, t.ended_at, t.amount, t.unit"
+
+# the card action of each changed case, as cases.cards.transition for an open case
+ACTION = f"""
+UPDATE rejudged SET action = CASE
+    WHEN level IS NULL THEN NULL
+    WHEN NOT EXISTS (SELECT 1 FROM cards k WHERE k.case_id = rejudged.case_id) THEN 'raise'
+    WHEN EXISTS (SELECT 1 FROM cards k WHERE k.case_id = rejudged.case_id AND k.state = 'open'
+                 AND {_rank("rejudged.level")} > {_rank("k.level")}) THEN 'escalate'
+END
+"""
 
 TEMP_TABLE = """
 CREATE TEMP TABLE IF NOT EXISTS rejudged (
@@ -89,7 +107,7 @@ CREATE TEMP TABLE IF NOT EXISTS rejudged (
 """
 TEMP_COLUMNS = (
     "case_id", "level", "reasons", "promised_deadline", "legal_deadline", "provisional",
-    "remaining_s", "next_change_at", "judged_digest", "action",
+    "remaining_s", "next_change_at", "judged_digest",
 )  # fmt: skip
 
 
@@ -108,10 +126,6 @@ def seconds_to_us(values: Sequence[Any]) -> Ints:
     return np.round(floats * 1_000_000).astype(np.int64)
 
 
-def _limits(amounts: Sequence[Any], units: Sequence[Any]) -> Limits:
-    return Limits(np.asarray(amounts, dtype=np.int64), np.asarray(units, dtype=np.int64))
-
-
 def reasons_json(reasons: Sequence[Reason]) -> str:
     return json.dumps(
         [{"code": r.code, "text": r.text, "level": r.level.value} for r in reasons],
@@ -119,41 +133,65 @@ def reasons_json(reasons: Sequence[Reason]) -> str:
     )
 
 
+# --- the digest of a judgement ----------------------------------------------------------------
+
 _MIX = np.uint64(0x9E3779B97F4A7C15)
 
 
+def _mix(values: Ints) -> U64s:
+    mixed = values.astype(np.int64).view(np.uint64) * _MIX
+    return mixed ^ (mixed >> np.uint64(29))
+
+
+def reason_mark(reason: Reason) -> int:
+    """A reason as a number; a case's reasons count as the sum of theirs (mod 2**64)."""
+    return int(zlib.crc32(f"{reason.code}\n{reason.text}".encode()))
+
+
 def judgement_digest(
-    level: Ints, reasons_crc: Ints, promised_us: Ints, legal_us: Ints, provisional: Ints,
+    level: Ints, reasons: U64s, promised_us: Ints, legal_us: Ints, provisional: Ints,
     next_us: Ints,
 ) -> Ints:  # fmt: skip
-    """A 64-bit digest of what a judgement writes to a case row (level, reasons, deadlines,
-    provisional, next change; NEVER for an absent instant): equal judgements give equal
-    digests, so a re-judgement finds what changed by comparing one stored number."""
+    """A 64-bit digest of what a judgement writes to a case row: level, reasons (the sum of
+    their mixed `reason_mark`s), deadlines, provisional, next change (NEVER for an absent
+    instant). Equal judgements give equal digests, so a re-judgement finds what changed by
+    comparing one stored number per case."""
     digest = np.zeros(level.shape, dtype=np.uint64)
-    for part in (level, reasons_crc, promised_us, legal_us, provisional, next_us):
-        digest = (digest ^ part.astype(np.int64).view(np.uint64)) * _MIX
-        digest ^= digest >> np.uint64(29)
+    for part in (level, reasons.view(np.int64), promised_us, legal_us, provisional, next_us):
+        digest = _mix((digest ^ part.astype(np.int64).view(np.uint64)).view(np.int64))
     return digest.view(np.int64)
 
 
 def evaluation_digest(
-    level: str | None, reasons: str, promised: float | None, legal: float | None,
+    level: str | None, reasons: Sequence[Reason], promised: float | None, legal: float | None,
     provisional: bool, next_change: float | None,
 ) -> int:  # fmt: skip
-    """`judgement_digest` of one evaluation as the ledger stores it (seconds, JSON reasons)."""
+    """`judgement_digest` of one evaluation as the ledger stores it (times in seconds)."""
 
-    def instant(value: float | None) -> Ints:
-        at = NEVER if value is None else round(value * 1_000_000)
-        return np.asarray([at], dtype=np.int64)
-
-    def number(value: int) -> Ints:
+    def one(value: int) -> Ints:
         return np.asarray([value], dtype=np.int64)
 
+    def instant(value: float | None) -> Ints:
+        return one(NEVER if value is None else round(value * 1_000_000))
+
+    marks = _mix(np.asarray([reason_mark(r) for r in reasons], dtype=np.int64))
     digest = judgement_digest(
-        number(LEVEL_CODES[level]), number(zlib.crc32(reasons.encode())), instant(promised),
-        instant(legal), number(int(provisional)), instant(next_change),
+        one(LEVEL_CODES[level]), np.asarray([marks.sum(dtype=np.uint64)], dtype=np.uint64),
+        instant(promised), instant(legal), one(int(provisional)), instant(next_change),
     )  # fmt: skip
     return int(digest[0])
+
+
+# --- the re-judgement -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Steps:
+    """The limited steps read, as rows of the judgement (only those of judged cases)."""
+
+    case: Ints
+    seq: list[int]
+    names: list[str]
 
 
 class Rejudge:
@@ -165,6 +203,7 @@ class Rejudge:
         self.rules_of = rules_of
 
     def run(self, where: str, params: Sequence[Any], now: dt.datetime) -> Outcome:
+        """Re-judge the open cases matching `where` (SQL on `cases c`; ALL_OPEN for all)."""
         legacy = tuple(
             (row[0], row[1])
             for row in self.cursor.tuples(
@@ -174,32 +213,38 @@ class Rejudge:
             )
         )
         rows = self.cursor.tuples(
-            f"SELECT {CASE_COLUMNS} FROM cases c LEFT JOIN cards k ON k.case_id = c.case_id"
+            f"SELECT {CASE_COLUMNS} FROM cases c"
             f" WHERE c.status = 'open' AND c.promised_amount IS NOT NULL AND {where}",
             params,
         )
         if not rows:
             return Outcome(0, 0, 0, 0, legacy)
-        index = {row[0]: n for n, row in enumerate(rows)}
-        pauses = self.cursor.tuples(
-            "SELECT p.case_id, p.starts_at, p.ends_at FROM case_pauses p"
-            f" JOIN cases c ON c.case_id = p.case_id WHERE c.status = 'open' AND {where}",
-            params,
-        )
-        steps = self.cursor.tuples(
-            "SELECT s.case_id, s.seq, s.name, s.started_at, s.ended_at, s.amount, s.unit"
-            f" FROM case_steps s JOIN cases c ON c.case_id = s.case_id"
+        columns = list(zip(*rows, strict=True))
+        index = {case_id: n for n, case_id in enumerate(columns[0])}
+        pauses = self._children("case_pauses", PAUSE_COLUMNS, where, params)
+        steps = self._children("case_steps", STEP_COLUMNS, where, params)
+        pauses = [pause for pause in pauses if pause[0] in index]
+        steps = [step for step in steps if step[0] in index]
+        cases = self._arrays(columns, index, pauses, steps)
+        now_us = np.full(len(rows), round(now.timestamp() * 1_000_000), dtype=np.int64)
+        result = judge(self.line, cases, now_us)
+        names = _Steps(cases.step_case, [s[1] for s in steps], [s[2] for s in steps])
+        changes = self._changes(columns, result, names)
+        raised, escalated = self._write(changes, now)
+        return Outcome(len(rows), len(changes), raised, escalated, legacy)
+
+    def _children(
+        self, table: str, columns: str, where: str, params: Sequence[Any]
+    ) -> list[tuple[Any, ...]]:
+        """Rows of a child table (columns on alias `t`): the whole table for every open case
+        (the caller drops other cases' rows), else those of the selected cases."""
+        if where == ALL_OPEN:
+            return self.cursor.tuples(f"SELECT {columns} FROM {table} t")
+        return self.cursor.tuples(
+            f"SELECT {columns} FROM {table} t JOIN cases c ON c.case_id = t.case_id"
             f" WHERE c.status = 'open' AND {where}",
             params,
         )
-        steps = sorted((s for s in steps if s[0] in index), key=lambda s: (index[s[0]], s[1]))
-        columns = list(zip(*rows, strict=True))
-        cases = self._arrays(columns, index, [p for p in pauses if p[0] in index], steps)
-        now_us = np.full(len(rows), round(now.timestamp() * 1_000_000), dtype=np.int64)
-        result = judge(self.line, cases, now_us)
-        changes = self._changes(columns, result, cases, [s[2] for s in steps])
-        raised, escalated = self._write(changes, now)
-        return Outcome(len(rows), len(changes), raised, escalated, legacy)
 
     def _arrays(
         self,
@@ -223,44 +268,42 @@ class Rejudge:
         )
         return OpenCases(
             accepted=seconds_to_us(columns[2]),
-            promised=_limits(columns[3], columns[4]),
-            legal=_limits(columns[5], columns[6]),
+            promised=Limits(_ints(columns[3]), _ints(columns[4])),
+            legal=Limits(_ints(columns[5]), _ints(columns[6])),
             pauses=Pauses(spans, seconds_to_us(columns[7]), np.asarray(columns[8], dtype=bool)),
             rules=rules,
             step_case=np.asarray([index[s[0]] for s in steps], dtype=np.int64),
             step_start=seconds_to_us([s[3] for s in steps]),
             step_end=seconds_to_us([s[4] for s in steps]),
             step_ended=np.asarray([s[4] is not None for s in steps], dtype=bool),
-            step_limit=_limits([s[5] for s in steps], [_UNITS[s[6]] for s in steps]),
+            step_limit=Limits(_ints([s[5] for s in steps]), _ints([_UNITS[s[6]] for s in steps])),
         )
 
     def _changes(
-        self,
-        columns: Sequence[Sequence[Any]],
-        result: Judgement,
-        cases: OpenCases,
-        step_names: Sequence[str],
+        self, columns: Sequence[Sequence[Any]], result: Judgement, steps: _Steps
     ) -> list[tuple[Any, ...]]:
         """The rows of the temporary table: the cases whose judgement's digest differs from the
         stored one (reasons are written out for those only)."""
-        texts = _reason_texts(result, cases, step_names)
-        crcs = np.asarray([zlib.crc32(text.encode()) for text in texts.values], dtype=np.int64)
         digest = judgement_digest(
-            result.level, crcs[texts.index], result.promised_at, result.legal_at,
+            result.level, _reason_sums(result, steps), result.promised_at, result.legal_at,
             result.provisional.astype(np.int64), result.next_change_at,
         )  # fmt: skip
         changed = np.flatnonzero(digest != np.asarray(columns[9], dtype=np.int64))
-        changes = []
-        for n in changed.tolist():
-            level = LEVELS[int(result.level[n])]
-            changes.append((
-                columns[0][n], level, texts.values[texts.index[n]],
-                int(result.promised_at[n]) / 1_000_000, _seconds(int(result.legal_at[n])),
-                int(result.provisional[n]), int(result.remaining_us[n]) / 1_000_000,
-                _seconds(int(result.next_change_at[n])), int(digest[n]),
-                _action(level, columns[10][n], columns[11][n]),
-            ))  # fmt: skip
-        return changes
+        texts = _reason_texts(result, steps, changed)
+        return [
+            (
+                columns[0][n],
+                LEVELS[int(result.level[n])],
+                texts[n],
+                int(result.promised_at[n]) / 1_000_000,
+                _seconds(int(result.legal_at[n])),
+                int(result.provisional[n]),
+                int(result.remaining_us[n]) / 1_000_000,
+                _seconds(int(result.next_change_at[n])),
+                int(digest[n]),
+            )
+            for n in changed.tolist()
+        ]
 
     def _write(self, changes: Sequence[tuple[Any, ...]], now: dt.datetime) -> tuple[int, int]:
         if not changes:
@@ -278,6 +321,7 @@ class Rejudge:
             " FROM rejudged r WHERE cases.case_id = r.case_id",
             (at, time.time()),
         )
+        cursor.execute(ACTION)
         cursor.execute(
             "INSERT INTO cards (case_id, level, state, reasons, raised_at)"
             " SELECT case_id, level, 'open', reasons, ? FROM rejudged WHERE action = 'raise'",
@@ -293,58 +337,58 @@ class Rejudge:
         cursor.execute(
             "INSERT INTO card_history (card_id, at, action, level)"
             " SELECT k.id, ?, r.action, r.level FROM cards k JOIN rejudged r"
-            " ON r.case_id = k.case_id WHERE r.action IN ('raise', 'escalate')",
+            " ON r.case_id = k.case_id WHERE r.action IS NOT NULL",
             (at,),
         )
-        actions = [change[-1] for change in changes]
-        return actions.count("raise"), actions.count("escalate")
+        counts = dict(
+            (row[0], row[1])
+            for row in cursor.tuples(
+                "SELECT action, COUNT(*) FROM rejudged WHERE action IS NOT NULL GROUP BY action"
+            )
+        )
+        return int(counts.get("raise", 0)), int(counts.get("escalate", 0))
+
+
+def _ints(values: Sequence[Any]) -> Ints:
+    return np.asarray(values, dtype=np.int64)
 
 
 def _seconds(us: int) -> float | None:
     return None if us == NEVER else us / 1_000_000
 
 
-def _action(level: str | None, card_level: str | None, card_state: str | None) -> str | None:
-    """As cases.cards.transition for an open case: raise, escalate an open card, else keep."""
-    if level is None:
-        return None
-    if card_level is None:
-        return "raise"
-    if card_state == "open" and LEVEL_CODES[level] > LEVEL_CODES[card_level]:
-        return "escalate"
-    return None
+_CHAIN_MARKS = np.asarray([0] + [reason_mark(r) for r in PROMISED_CHAIN], dtype=np.int64)
 
 
-@dataclass(frozen=True, slots=True)
-class Texts:
-    """Distinct reason texts (JSON), and for each case the index of its own."""
+def _reason_sums(result: Judgement, steps: _Steps) -> U64s:
+    """Per case, the sum of its reasons' mixed marks (see `judgement_digest`)."""
+    chain = np.where(result.chain > 0, _mix(_CHAIN_MARKS[result.chain]), np.uint64(0))
+    legal = np.where(result.past_legal, _mix(np.asarray([reason_mark(PAST_LEGAL)])), np.uint64(0))
+    sums = chain + legal
+    overdue = np.flatnonzero(result.step_overdue)
+    if overdue.size:
+        distinct = sorted({steps.names[row] for row in overdue.tolist()})
+        marks = _mix(np.asarray([reason_mark(step_overdue(n)) for n in distinct], dtype=np.int64))
+        which = {name: k for k, name in enumerate(distinct)}
+        row_marks = marks[[which[steps.names[row]] for row in overdue.tolist()]]
+        np.add.at(sums, steps.case[overdue], row_marks)
+    return sums
 
-    values: list[str]
-    index: Ints
 
-
-def _reason_texts(result: Judgement, cases: OpenCases, step_names: Sequence[str]) -> Texts:
-    """Each case's reasons as stored (JSON), in the reference's order: the promised chain's
-    highest reason, past the legal limit, then each overdue step in order. Cases without an
-    overdue step share one of eight texts; the others get their own."""
-    values = [
-        reasons_json(
-            ([PROMISED_CHAIN[chain - 1]] if chain else []) + ([PAST_LEGAL] if legal else [])
-        )
-        for chain in range(4)
-        for legal in (False, True)
-    ]
-    index = result.chain * 2 + result.past_legal.astype(np.int64)
-    names: dict[int, list[str]] = {}
+def _reason_texts(result: Judgement, steps: _Steps, changed: Ints) -> dict[int, str]:
+    """The reasons (JSON) of the changed cases, in the reference's order: the promised chain's
+    highest reason, past the legal limit, then each overdue step in step order."""
+    wanted = set(changed.tolist())
+    overdue: dict[int, list[tuple[int, str]]] = {}
     for row in np.flatnonzero(result.step_overdue).tolist():
-        names.setdefault(int(cases.step_case[row]), []).append(step_names[row])
-    known: dict[tuple[int, bool, tuple[str, ...]], int] = {}  # most cases share a few texts
-    for n, overdue in names.items():
-        chain, legal = int(result.chain[n]), bool(result.past_legal[n])
-        key = (chain, legal, tuple(overdue))
-        if key not in known:
-            head = ([PROMISED_CHAIN[chain - 1]] if chain else []) + ([PAST_LEGAL] if legal else [])
-            known[key] = len(values)
-            values.append(reasons_json(head + [step_overdue(name) for name in overdue]))
-        index[n] = known[key]
-    return Texts(values, index)
+        case = int(steps.case[row])
+        if case in wanted:
+            overdue.setdefault(case, []).append((steps.seq[row], steps.names[row]))
+    texts = {}
+    for n in wanted:
+        chain = int(result.chain[n])
+        reasons = [PROMISED_CHAIN[chain - 1]] if chain else []
+        reasons += [PAST_LEGAL] if result.past_legal[n] else []
+        reasons += [step_overdue(name) for _, name in sorted(overdue.get(n, []))]
+        texts[n] = reasons_json(reasons)
+    return texts

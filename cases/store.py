@@ -119,6 +119,7 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE cases ADD COLUMN legal_unit TEXT;
     ALTER TABLE cases ADD COLUMN suspended_since {real};
     ALTER TABLE cases ADD COLUMN judged_digest {bigint};
+    CREATE INDEX cases_facts ON cases(status, promised_amount);
     CREATE TABLE case_pauses (
         case_id TEXT NOT NULL REFERENCES cases(case_id),
         starts_at {real} NOT NULL,

@@ -21,7 +21,9 @@ def random_limit(rng: random.Random) -> dict[str, Any]:
     return {"amount": rng.randint(low, 40 if unit == "working_hours" else 15), "unit": unit}
 
 
-def case_events(rng: random.Random, case: str, start: dt.datetime = START) -> list[dict[str, Any]]:
+def case_events(
+    rng: random.Random, case: str, start: dt.datetime = START, *, closing: bool = True
+) -> list[dict[str, Any]]:
     """One case's events: acceptance, maybe steps with node limits, suspensions (some left
     open), a completion or a withdrawal now and then."""
     accepted = start + dt.timedelta(hours=rng.randrange(0, 24 * 110))
@@ -51,6 +53,8 @@ def case_events(rng: random.Random, case: str, start: dt.datetime = START) -> li
         if rng.random() < 0.6:
             events.append({"type": "resumed", "event_id": f"{case}-r{n}", "case_id": case,
                            "at": later(800), "suspension_id": f"p{n}"})  # fmt: skip
+    if not closing:  # the case stays open
+        return events
     if rng.random() < 0.1:
         events.append({"type": "completed", "event_id": f"{case}-c", "case_id": case,
                        "at": later(900), "outcome": "approved", "handler_id": "h2"})  # fmt: skip

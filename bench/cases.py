@@ -166,9 +166,9 @@ def seed_open_cases(db: Database, count: int, batch: int) -> float:
 
 
 def copy_cases(db: Database, copies: int) -> None:
-    """Copy every case (row, pauses, steps, card) `copies` times under new case ids."""
+    """Copy every case (row with its facts, card) `copies` times under new case ids."""
     with db.transaction() as cursor:
-        for table in ("cases", "case_pauses", "case_steps", "cards"):
+        for table in ("cases", "cards"):
             (sample,) = cursor.execute(f"SELECT * FROM {table} LIMIT 1")
             names = [n for n in sample if n != "id"]
             picked = ", ".join("case_id || ?" if n == "case_id" else n for n in names)
@@ -182,8 +182,7 @@ def copy_cases(db: Database, copies: int) -> None:
 
 def empty(db: Database) -> None:
     with db.transaction() as cursor:
-        for table in ("card_history", "cards", "case_pauses", "case_steps", "cases",
-                      "case_events"):  # fmt: skip
+        for table in ("card_history", "cards", "cases", "case_events"):
             cursor.execute(f"DELETE FROM {table}")
 
 

@@ -44,6 +44,14 @@ _NEW_YEARS = np.array(
 )
 
 
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def instant_us(when: dt.datetime) -> int:
+    """An aware instant as integer microseconds since the UNIX epoch (exact)."""
+    return (when - _EPOCH) // dt.timedelta(microseconds=1)
+
+
 def fixed_offset(calendar: WorkCalendar, last_year: int = 2100) -> int | None:
     """The zone's one UTC offset (µs) from the calendar's origin to `last_year`, else None."""
     offsets = set()

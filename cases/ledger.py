@@ -35,7 +35,14 @@ from cases.cards import (
 from cases.intake import EventBase, canonical_json
 from cases.judge import Line, fixed_offset, pause_facts
 from cases.projection import CaseFacts, case_view, fold
-from cases.rejudge import ALL_OPEN, Outcome, Rejudge, evaluation_digest, reasons_json
+from cases.rejudge import (
+    ALL_OPEN,
+    Outcome,
+    Rejudge,
+    evaluation_digest,
+    pack_facts,
+    reasons_json,
+)
 from cases.rules import card_rules_for
 from cases.store import IncomingEvent, append_events, events_of_cases
 from cases.workdays import WorkCalendar
@@ -123,7 +130,7 @@ class CaseLedger:
             ids = [case_id for case_id, _ in chunk]
             events = events_of_cases(cursor, ids)
             cards = cards_of_cases(cursor, ids)
-            values, judged, pauses, steps = [], [], [], []
+            values, judged = [], []
             for case_id, source in chunk:
                 bodies = [event.body for event in events.get(case_id, [])]
                 facts = fold(case_id, bodies, self.settings)
@@ -133,17 +140,8 @@ class CaseLedger:
                     rules = self._rules(facts.item_code or "")
                     evaluation = evaluate(self.calendar, rules, view, now)
                     judged.append((case_id, evaluation))
-                    pauses += _pause_rows(case_id, view)
-                    steps += _step_rows(case_id, view)
                 values.append(self._case_values(facts, source, view, evaluation, now))
             cursor.execute_many(UPSERT_CASE, values)
-            marks = in_list(len(ids))
-            cursor.execute(f"DELETE FROM case_pauses WHERE case_id IN ({marks})", tuple(ids))
-            cursor.execute(f"DELETE FROM case_steps WHERE case_id IN ({marks})", tuple(ids))
-            if pauses:
-                cursor.execute_many(INSERT_PAUSE, pauses)
-            if steps:
-                cursor.execute_many(INSERT_STEP, steps)
             for case_id, evaluation in judged:
                 self._write_card(cursor, case_id, evaluation, now, cards.get(case_id))
 
@@ -262,37 +260,16 @@ def _digest(evaluation: Evaluation | None) -> int | None:
 
 
 def _limit_values(view: CaseView | None) -> tuple[object, ...]:
-    """The limit and suspension columns of a case row (what the bulk judgement reads)."""
+    """The fact columns of a case row: what the bulk judgement reads (cases.rejudge)."""
     if view is None:
-        return (None, None, None, None, None)
+        return (None,) * 8
     legal = view.legal
     _, opened = pause_facts(view.pauses)
     return (
         view.promised.amount, view.promised.unit.value,
         None if legal is None else legal.amount, None if legal is None else legal.unit.value,
-        _ts(opened),
+        _ts(opened), *pack_facts(view),
     )  # fmt: skip
-
-
-def _pause_rows(case_id: str, view: CaseView) -> list[tuple[object, ...]]:
-    closed, _ = pause_facts(view.pauses)
-    return [(case_id, start.timestamp(), end.timestamp()) for start, end in closed]
-
-
-def _step_rows(case_id: str, view: CaseView) -> list[tuple[object, ...]]:
-    return [
-        (case_id, seq, step.name, step.start.timestamp(), _ts(step.end), step.limit.amount,
-         step.limit.unit.value)
-        for seq, step in enumerate(view.steps)
-        if step.limit is not None
-    ]  # fmt: skip
-
-
-INSERT_PAUSE = "INSERT INTO case_pauses (case_id, starts_at, ends_at) VALUES (?, ?, ?)"
-INSERT_STEP = (
-    "INSERT INTO case_steps (case_id, seq, name, started_at, ended_at, amount, unit)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?)"
-)
 
 
 UPSERT_CASE = """
@@ -300,8 +277,9 @@ INSERT INTO cases (case_id, source, item_code, item_name, department, window_id,
     applicant_type, accepted_at, status, completed_at, outcome, promised_deadline,
     legal_deadline, provisional, suspended, remaining_s, card_level, reasons, on_time, early,
     next_change_at, evaluated_at, updated_at, promised_amount, promised_unit, legal_amount,
-    legal_unit, suspended_since, judged_digest)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    legal_unit, suspended_since, pauses, steps, step_names, judged_digest)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
+    ?)
 ON CONFLICT (case_id) DO UPDATE SET
     source = excluded.source, item_code = excluded.item_code, item_name = excluded.item_name,
     department = excluded.department, window_id = excluded.window_id,
@@ -315,5 +293,7 @@ ON CONFLICT (case_id) DO UPDATE SET
     evaluated_at = excluded.evaluated_at, updated_at = excluded.updated_at,
     promised_amount = excluded.promised_amount, promised_unit = excluded.promised_unit,
     legal_amount = excluded.legal_amount, legal_unit = excluded.legal_unit,
-    suspended_since = excluded.suspended_since, judged_digest = excluded.judged_digest
+    suspended_since = excluded.suspended_since, pauses = excluded.pauses,
+    steps = excluded.steps, step_names = excluded.step_names,
+    judged_digest = excluded.judged_digest
 """

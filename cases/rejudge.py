@@ -4,9 +4,8 @@ write only what changed.
 Used by the ledger for the cases whose `next_change_at` has come (every tick) and for every
 open case (at start, after a change of rules or calendar). In one transaction:
 
-1. read the selected open cases' facts as plain numbers, their closed pauses and their limited
-   steps (three queries; for every open case the child tables are read whole, which is
-   cheaper than joining them to the cases);
+1. read the selected open cases' facts in one query: plain numbers, and closed pauses and
+   limited steps packed as int64 arrays in the case row (`pack_facts`);
 2. judge them all at `now` (cases.judge);
 3. keep the cases whose judgement digest (level, reasons, deadlines, provisional, next change:
    `judgement_digest`) differs from the stored one; write out reasons for those only;
@@ -34,7 +33,15 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from cases.cards import PAST_LEGAL, PROMISED_CHAIN, CardLevel, CardRules, Reason, step_overdue
+from cases.cards import (
+    PAST_LEGAL,
+    PROMISED_CHAIN,
+    CardLevel,
+    CardRules,
+    CaseView,
+    Reason,
+    step_overdue,
+)
 from cases.judge import (
     NEVER,
     UNIT_CODES,
@@ -45,8 +52,10 @@ from cases.judge import (
     OpenCases,
     Pauses,
     RuleArrays,
+    instant_us,
     judge,
     padded_spans,
+    pause_facts,
 )
 from hallwatch.database import Cursor
 
@@ -59,7 +68,6 @@ LEVEL_CODES = {
     CardLevel.YELLOW.value: 2,
     CardLevel.RED.value: 3,
 }
-_UNITS = {unit.value: code for unit, code in UNIT_CODES.items()}
 ALL_OPEN = "1 = 1"  # the selection of every open case
 
 
@@ -78,10 +86,9 @@ CASE_COLUMNS = (
     "c.case_id, COALESCE(c.item_code, ''), c.accepted_at, c.promised_amount,"
     f" {_unit_code('c.promised_unit')}, COALESCE(c.legal_amount, -1),"
     f" {_unit_code('c.legal_unit')}, COALESCE(c.suspended_since, 0),"
-    " CASE WHEN c.suspended_since IS NULL THEN 0 ELSE 1 END, COALESCE(c.judged_digest, 0)"
+    " CASE WHEN c.suspended_since IS NULL THEN 0 ELSE 1 END, COALESCE(c.judged_digest, 0),"
+    " c.pauses, c.steps, c.step_names"
 )
-PAUSE_COLUMNS = "t.case_id, t.starts_at, t.ends_at"
-STEP_COLUMNS = "t.case_id, t.seq, t.name, t.started_at, t.ended_at, t.amount, t.unit"
 
 # the card action of each changed case, as cases.cards.transition for an open case
 ACTION = f"""
@@ -133,6 +140,44 @@ def reasons_json(reasons: Sequence[Reason]) -> str:
         [{"code": r.code, "text": r.text, "level": r.level.value} for r in reasons],
         ensure_ascii=False,
     )
+
+
+# --- the facts, packed ---------------------------------------------------------------------
+
+PAUSE_FIELDS = 2  # start, end (µs)
+STEP_FIELDS = 7  # seq, start, end (µs), ended, limit amount, limit unit, reason mark if overdue
+_PACKED = np.dtype("<i8")
+
+
+def pack_facts(view: CaseView) -> tuple[bytes | None, bytes | None, str | None]:
+    """A case's closed pauses (merged) and limited steps as stored in its row: packed int64
+    records, and the steps' names (JSON, in the same order); None where there are none."""
+    closed, _ = pause_facts(view.pauses)
+    pauses = [instant_us(when) for span in closed for when in span]
+    limited = [(seq, step) for seq, step in enumerate(view.steps) if step.limit is not None]
+    records = []
+    for seq, step in limited:
+        assert step.limit is not None
+        end = step.end
+        records += [
+            seq, instant_us(step.start), 0 if end is None else instant_us(end), end is not None,
+            step.limit.amount, UNIT_CODES[step.limit.unit], reason_mark(step_overdue(step.name)),
+        ]  # fmt: skip
+    names = json.dumps([step.name for _, step in limited], ensure_ascii=False)
+    return _packed(pauses), _packed(records), names if limited else None
+
+
+def _packed(values: Sequence[int]) -> bytes | None:
+    return np.asarray(values, dtype=_PACKED).tobytes() if values else None
+
+
+def unpack(blobs: Sequence[bytes | None], fields: int) -> tuple[Ints, Ints, Ints]:
+    """Packed records of each row: (their row, their place within the row, records)."""
+    counts = np.fromiter((len(b) if b else 0 for b in blobs), np.int64, len(blobs)) // (8 * fields)
+    data = np.frombuffer(b"".join(b for b in blobs if b), dtype=_PACKED).astype(np.int64)
+    row = np.repeat(np.arange(len(blobs), dtype=np.int64), counts)
+    first = np.cumsum(counts) - counts
+    return row, np.arange(row.size, dtype=np.int64) - first[row], data.reshape(-1, fields)
 
 
 # --- the digest of a judgement ----------------------------------------------------------------
@@ -189,11 +234,13 @@ def evaluation_digest(
 
 @dataclass(frozen=True, slots=True)
 class _Steps:
-    """The limited steps read, as rows of the judgement (only those of judged cases)."""
+    """The limited steps read, as rows of the judgement: their case, their place in its
+    list of names, and the reason mark each would give when overdue."""
 
     case: Ints
-    seq: list[int]
-    names: list[str]
+    place: Ints
+    mark: Ints
+    names: Sequence[str | None]  # per case: the JSON list of its limited steps' names
 
 
 class Rejudge:
@@ -226,64 +273,36 @@ class Rejudge:
         if not rows:
             return Outcome(0, 0, 0, 0, legacy)
         columns = list(zip(*rows, strict=True))
-        index = {case_id: n for n, case_id in enumerate(columns[0])}
-        pauses = self._children("case_pauses", PAUSE_COLUMNS, where, params)
-        steps = self._children("case_steps", STEP_COLUMNS, where, params)
-        pauses = [pause for pause in pauses if pause[0] in index]
-        steps = [step for step in steps if step[0] in index]
-        cases = self._arrays(columns, index, pauses, steps)
+        cases, steps = self._arrays(columns)
         now_us = np.full(len(rows), round(now.timestamp() * 1_000_000), dtype=np.int64)
         result = judge(self.line, cases, now_us)
-        names = _Steps(cases.step_case, [s[1] for s in steps], [s[2] for s in steps])
-        changes = self._changes(columns, result, names)
+        changes = self._changes(columns, result, steps)
         raised, escalated = self._write(changes, now)
         return Outcome(len(rows), len(changes), raised, escalated, legacy)
 
-    def _children(
-        self, table: str, columns: str, where: str, params: Sequence[Any]
-    ) -> list[tuple[Any, ...]]:
-        """Rows of a child table (columns on alias `t`): the whole table for every open case
-        (the caller drops other cases' rows), else those of the selected cases."""
-        if where == ALL_OPEN:
-            return self.cursor.tuples(f"SELECT {columns} FROM {table} t")
-        return self.cursor.tuples(
-            f"SELECT {columns} FROM {table} t JOIN cases c ON c.case_id = t.case_id"
-            f" WHERE c.status = 'open' AND {where}",
-            params,
-        )
-
-    def _arrays(
-        self,
-        columns: Sequence[Sequence[Any]],
-        index: dict[str, int],
-        pauses: Sequence[tuple[Any, ...]],
-        steps: Sequence[tuple[Any, ...]],
-    ) -> OpenCases:
+    def _arrays(self, columns: Sequence[Sequence[Any]]) -> tuple[OpenCases, _Steps]:
         n = len(columns[0])
-        pause_case = np.asarray([index[p[0]] for p in pauses], dtype=np.int64)
-        pause_start, pause_end = (
-            seconds_to_us([p[1] for p in pauses]),
-            seconds_to_us([p[2] for p in pauses]),
-        )
-        order = np.lexsort((pause_start, pause_case))
-        spans = padded_spans(n, pause_case[order], pause_start[order], pause_end[order])
+        pause_case, _, pauses = unpack(columns[10], PAUSE_FIELDS)
+        spans = padded_spans(n, pause_case, pauses[:, 0], pauses[:, 1])
+        step_case, place, steps = unpack(columns[11], STEP_FIELDS)
         codes = {code: k for k, code in enumerate(sorted(set(columns[1])))}
         rules = RuleArrays.of(
             [self.rules_of(code) for code in codes],
             np.asarray([codes[c] for c in columns[1]], dtype=np.int64),
         )
-        return OpenCases(
+        cases = OpenCases(
             accepted=seconds_to_us(columns[2]),
             promised=Limits(_ints(columns[3]), _ints(columns[4])),
             legal=Limits(_ints(columns[5]), _ints(columns[6])),
             pauses=Pauses(spans, seconds_to_us(columns[7]), np.asarray(columns[8], dtype=bool)),
             rules=rules,
-            step_case=np.asarray([index[s[0]] for s in steps], dtype=np.int64),
-            step_start=seconds_to_us([s[3] for s in steps]),
-            step_end=seconds_to_us([s[4] for s in steps]),
-            step_ended=np.asarray([s[4] is not None for s in steps], dtype=bool),
-            step_limit=Limits(_ints([s[5] for s in steps]), _ints([_UNITS[s[6]] for s in steps])),
+            step_case=step_case,
+            step_start=steps[:, 1],
+            step_end=steps[:, 2],
+            step_ended=steps[:, 3].astype(bool),
+            step_limit=Limits(steps[:, 4], steps[:, 5]),
         )
+        return cases, _Steps(step_case, place, steps[:, 6], columns[12])
 
     def _changes(
         self, columns: Sequence[Sequence[Any]], result: Judgement, steps: _Steps
@@ -385,13 +404,8 @@ def _reason_sums(result: Judgement, steps: _Steps) -> U64s:
     chain = np.where(result.chain > 0, _mix(_CHAIN_MARKS[result.chain]), np.uint64(0))
     legal = np.where(result.past_legal, _mix(np.asarray([reason_mark(PAST_LEGAL)])), np.uint64(0))
     sums = chain + legal
-    overdue = np.flatnonzero(result.step_overdue)
-    if overdue.size:
-        distinct = sorted({steps.names[row] for row in overdue.tolist()})
-        marks = _mix(np.asarray([reason_mark(step_overdue(n)) for n in distinct], dtype=np.int64))
-        which = {name: k for k, name in enumerate(distinct)}
-        row_marks = marks[[which[steps.names[row]] for row in overdue.tolist()]]
-        np.add.at(sums, steps.case[overdue], row_marks)
+    overdue = result.step_overdue
+    np.add.at(sums, steps.case[overdue], _mix(steps.mark[overdue]))
     return sums
 
 
@@ -399,16 +413,18 @@ def _reason_texts(result: Judgement, steps: _Steps, changed: Ints) -> dict[int, 
     """The reasons (JSON) of the changed cases, in the reference's order: the promised chain's
     highest reason, past the legal limit, then each overdue step in step order."""
     wanted = set(changed.tolist())
-    overdue: dict[int, list[tuple[int, str]]] = {}
+    overdue: dict[int, list[int]] = {}
     for row in np.flatnonzero(result.step_overdue).tolist():
         case = int(steps.case[row])
         if case in wanted:
-            overdue.setdefault(case, []).append((steps.seq[row], steps.names[row]))
+            overdue.setdefault(case, []).append(int(steps.place[row]))
     texts = {}
     for n in wanted:
         chain = int(result.chain[n])
         reasons = [PROMISED_CHAIN[chain - 1]] if chain else []
         reasons += [PAST_LEGAL] if result.past_legal[n] else []
-        reasons += [step_overdue(name) for _, name in sorted(overdue.get(n, []))]
+        if n in overdue:
+            names = json.loads(steps.names[n] or "[]")
+            reasons += [step_overdue(names[place]) for place in sorted(overdue[n])]
         texts[n] = reasons_json(reasons)
     return texts

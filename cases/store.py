@@ -10,9 +10,9 @@
 - `cards` and `card_history`: a case's card (预警 / 黄牌 / 红牌) as state with history;
   `console_event` and `published_*` record what the console's event feed was last told (an
   outbox: see cases.publish); a card change sets `published_state` to NULL (pending).
-- `case_pauses` and `case_steps`, with the limit columns of `cases`: what the bulk judgement
-  (cases.judge) needs of an open case, written with its row, so re-judging every open case
-  reads three tables instead of folding every case's events.
+- The fact columns of `cases` (limits, pauses and limited steps packed): what the bulk
+  judgement (cases.judge) needs of an open case, written with its row, so re-judging every
+  open case reads one table instead of folding every case's events.
 """
 
 from __future__ import annotations
@@ -27,6 +27,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from hallwatch.database import Cursor, Database, in_list, migrate
+
+# The case list's order: open red, yellow, warning, no card, then the others; nearest promised
+# deadline first. Migration 4 indexes exactly these terms, so a page is read off the index.
+URGENCY_TERMS = (
+    "(CASE WHEN status = 'open' THEN CASE card_level WHEN 'red' THEN 0 WHEN 'yellow' THEN 1"
+    " WHEN 'warning' THEN 2 ELSE 3 END ELSE 4 END)",
+    "(CASE WHEN promised_deadline IS NULL THEN 1 ELSE 0 END)",
+    "promised_deadline",
+    "case_id",
+)
+URGENCY_ORDER = ", ".join(URGENCY_TERMS)
 
 MIGRATIONS: tuple[str, ...] = (
     """
@@ -109,34 +120,23 @@ MIGRATIONS: tuple[str, ...] = (
     # 3: the cards the console's feed has not been told about (published_state NULL, set so
     # by every raise, escalation and close) are found by index, not by scanning every card
     "CREATE INDEX cards_unpublished ON cards(published_state)",
-    # 4: the facts the bulk judgement (cases.judge) reads instead of folding events: limits,
-    # the earliest open pause, closed pauses merged, the steps that have a node limit, and a
-    # digest of the stored judgement (cases.rejudge.judgement_digest) to find what changed
+    # 4: the facts the bulk judgement (cases.judge) reads instead of folding events, in the
+    # case row (cases.rejudge packs them): limits, the earliest open pause, closed pauses
+    # merged and the steps with a node limit (packed int64), those steps' names, and a digest
+    # of the stored judgement (cases.rejudge.judgement_digest) to find what changed
     """
     ALTER TABLE cases ADD COLUMN promised_amount INTEGER;
     ALTER TABLE cases ADD COLUMN promised_unit TEXT;
     ALTER TABLE cases ADD COLUMN legal_amount INTEGER;
     ALTER TABLE cases ADD COLUMN legal_unit TEXT;
     ALTER TABLE cases ADD COLUMN suspended_since {real};
+    ALTER TABLE cases ADD COLUMN pauses {blob};
+    ALTER TABLE cases ADD COLUMN steps {blob};
+    ALTER TABLE cases ADD COLUMN step_names TEXT;
     ALTER TABLE cases ADD COLUMN judged_digest {bigint};
-    CREATE INDEX cases_facts ON cases(status, promised_amount);
-    CREATE TABLE case_pauses (
-        case_id TEXT NOT NULL REFERENCES cases(case_id),
-        starts_at {real} NOT NULL,
-        ends_at {real} NOT NULL
-    );
-    CREATE INDEX case_pauses_case ON case_pauses(case_id, starts_at);
-    CREATE TABLE case_steps (
-        case_id TEXT NOT NULL REFERENCES cases(case_id),
-        seq INTEGER NOT NULL,
-        name TEXT NOT NULL,
-        started_at {real} NOT NULL,
-        ended_at {real},
-        amount INTEGER NOT NULL,
-        unit TEXT NOT NULL,
-        PRIMARY KEY (case_id, seq)
-    )
-    """,
+    CREATE INDEX cases_facts ON cases(status, promised_amount)
+    """
+    + f"; CREATE INDEX cases_urgency ON cases({URGENCY_ORDER})",
 )
 
 

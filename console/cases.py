@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from cases.cards import CardLevel, CaseStatus
 from cases.ledger import CaseLedger
 from cases.projection import Place, fold
-from cases.store import StoredEvent, events_of
+from cases.store import URGENCY_ORDER, StoredEvent, events_of
 from console.auth import (
     Role,
     StoreDep,
@@ -62,11 +62,6 @@ CASE_COLUMNS = (
 CARD_COLUMNS = (
     "c.id, c.case_id, c.level, c.state, c.reasons, c.raised_at, c.escalated_at,"
     " c.acknowledged_by, c.acknowledged_at, c.note, c.closed_at"
-)
-URGENCY = (
-    "CASE WHEN status = 'open' THEN CASE card_level WHEN 'red' THEN 0 WHEN 'yellow' THEN 1"
-    " WHEN 'warning' THEN 2 ELSE 3 END ELSE 4 END,"
-    " CASE WHEN promised_deadline IS NULL THEN 1 ELSE 0 END, promised_deadline, case_id"
 )
 SEVERITY = (
     "CASE WHEN c.state = 'open' THEN 0 ELSE 1 END,"
@@ -175,7 +170,7 @@ def list_cases(
     with ledger.db.transaction() as cursor:  # the page and its total in one transaction
         (count,) = cursor.execute(f"SELECT COUNT(*) AS n FROM cases{where}", params)
         rows = cursor.execute(
-            f"SELECT {CASE_COLUMNS} FROM cases{where} ORDER BY {URGENCY} LIMIT ? OFFSET ?",
+            f"SELECT {CASE_COLUMNS} FROM cases{where} ORDER BY {URGENCY_ORDER} LIMIT ? OFFSET ?",
             [*params, limit, offset],
         )
     return {"items": [case_json(row) for row in rows], "total": int(count["n"])}

@@ -77,12 +77,15 @@ def serve(
         site, store, runtime, console_settings(site), index, evidence_setup(runtime, data_dir),
         case_setup,
     )  # fmt: skip
-    runtime.start()
-    cases.ticker.start()
     banner = [f"hallwatch console: http://{host}:{port}/", f"data: {data_dir}"]
     if password is not None:
         banner.append(f"login: admin / {password}")
-    print("\n".join(banner), file=sys.stderr, flush=True)
+    # one write, before any worker thread logs: print() writes the text and its newline
+    # separately, and a log line written in between ran on into the password (CI)
+    sys.stderr.write("\n".join(banner) + "\n")
+    sys.stderr.flush()
+    runtime.start()
+    cases.ticker.start()
     try:
         uvicorn.run(app, host=host, port=port, log_level="warning")
     finally:

@@ -28,7 +28,7 @@ import datetime as dt
 import io
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel
 
 from cases.ledger import CaseLedger
@@ -43,21 +43,11 @@ from cases.scoring import (
     score_rows,
 )
 from console.auth import StoreDep, UserDep, current_user, problem, unprocessable
+from console.cases import LedgerDep
 from hallwatch.config import Site
 from hallwatch.statistics import Statistics
 
 router = APIRouter(prefix="/api", dependencies=[Depends(current_user)])
-
-
-def _ledger(request: Request) -> CaseLedger:
-    cases = getattr(request.app.state, "cases", None)
-    if cases is None:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "case store not set up")
-    ledger: CaseLedger = cases.ledger
-    return ledger
-
-
-LedgerDep = Annotated[CaseLedger, Depends(_ledger)]
 
 
 class ScoreParams(BaseModel):

@@ -33,7 +33,7 @@ from cases.cards import (
     transition,
 )
 from cases.intake import EventBase, canonical_json
-from cases.judge import Line, fixed_offset, pause_facts
+from cases.judge import Line, fixed_offset
 from cases.projection import CaseFacts, case_view, fold
 from cases.rejudge import (
     ALL_OPEN,
@@ -264,36 +264,24 @@ def _limit_values(view: CaseView | None) -> tuple[object, ...]:
     if view is None:
         return (None,) * 8
     legal = view.legal
-    _, opened = pause_facts(view.pauses)
     return (
         view.promised.amount, view.promised.unit.value,
         None if legal is None else legal.amount, None if legal is None else legal.unit.value,
-        _ts(opened), *pack_facts(view),
+        *pack_facts(view),
     )  # fmt: skip
 
 
-UPSERT_CASE = """
-INSERT INTO cases (case_id, source, item_code, item_name, department, window_id,
-    applicant_type, accepted_at, status, completed_at, outcome, promised_deadline,
-    legal_deadline, provisional, suspended, remaining_s, card_level, reasons, on_time, early,
-    next_change_at, evaluated_at, updated_at, promised_amount, promised_unit, legal_amount,
-    legal_unit, suspended_since, pauses, steps, step_names, judged_digest)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
-    ?)
-ON CONFLICT (case_id) DO UPDATE SET
-    source = excluded.source, item_code = excluded.item_code, item_name = excluded.item_name,
-    department = excluded.department, window_id = excluded.window_id,
-    applicant_type = excluded.applicant_type, accepted_at = excluded.accepted_at,
-    status = excluded.status, completed_at = excluded.completed_at,
-    outcome = excluded.outcome, promised_deadline = excluded.promised_deadline,
-    legal_deadline = excluded.legal_deadline, provisional = excluded.provisional,
-    suspended = excluded.suspended, remaining_s = excluded.remaining_s,
-    card_level = excluded.card_level, reasons = excluded.reasons, on_time = excluded.on_time,
-    early = excluded.early, next_change_at = excluded.next_change_at,
-    evaluated_at = excluded.evaluated_at, updated_at = excluded.updated_at,
-    promised_amount = excluded.promised_amount, promised_unit = excluded.promised_unit,
-    legal_amount = excluded.legal_amount, legal_unit = excluded.legal_unit,
-    suspended_since = excluded.suspended_since, pauses = excluded.pauses,
-    steps = excluded.steps, step_names = excluded.step_names,
-    judged_digest = excluded.judged_digest
-"""
+# the columns of a case row, in the order of CaseLedger._case_values
+CASE_ROW = (
+    "case_id", "source", "item_code", "item_name", "department", "window_id", "applicant_type",
+    "accepted_at", "status", "completed_at", "outcome", "promised_deadline", "legal_deadline",
+    "provisional", "suspended", "remaining_s", "card_level", "reasons", "on_time", "early",
+    "next_change_at", "evaluated_at", "updated_at", "promised_amount", "promised_unit",
+    "legal_amount", "legal_unit", "suspended_since", "pauses", "steps", "step_names",
+    "judged_digest",
+)  # fmt: skip
+UPSERT_CASE = (
+    f"INSERT INTO cases ({', '.join(CASE_ROW)}) VALUES ({in_list(len(CASE_ROW))})"
+    " ON CONFLICT (case_id) DO UPDATE SET "
+    + ", ".join(f"{name} = excluded.{name}" for name in CASE_ROW[1:])
+)

@@ -149,10 +149,13 @@ STEP_FIELDS = 7  # seq, start, end (µs), ended, limit amount, limit unit, reaso
 _PACKED = np.dtype("<i8")
 
 
-def pack_facts(view: CaseView) -> tuple[bytes | None, bytes | None, str | None]:
-    """A case's closed pauses (merged) and limited steps as stored in its row: packed int64
-    records, and the steps' names (JSON, in the same order); None where there are none."""
-    closed, _ = pause_facts(view.pauses)
+def pack_facts(
+    view: CaseView,
+) -> tuple[float | None, bytes | None, bytes | None, str | None]:
+    """A case's pauses and limited steps as stored in its row: the start of its earliest open
+    pause (UNIX seconds), closed pauses (merged) and limited steps as packed int64 records,
+    and the steps' names (JSON, in the same order); None where there are none."""
+    closed, opened = pause_facts(view.pauses)
     pauses = [instant_us(when) for span in closed for when in span]
     limited = [(seq, step) for seq, step in enumerate(view.steps) if step.limit is not None]
     records = []
@@ -164,7 +167,8 @@ def pack_facts(view: CaseView) -> tuple[bytes | None, bytes | None, str | None]:
             step.limit.amount, UNIT_CODES[step.limit.unit], reason_mark(step_overdue(step.name)),
         ]  # fmt: skip
     names = json.dumps([step.name for _, step in limited], ensure_ascii=False)
-    return _packed(pauses), _packed(records), names if limited else None
+    since = None if opened is None else opened.timestamp()
+    return since, _packed(pauses), _packed(records), names if limited else None
 
 
 def _packed(values: Sequence[int]) -> bytes | None:

@@ -37,7 +37,6 @@ NEVER = np.iinfo(np.int64).max  # no instant: a threshold that never comes
 ALWAYS = np.iinfo(np.int64).min  # a threshold that holds from the beginning
 UNIT_CODES = {LimitUnit.WORKING_DAYS: 0, LimitUnit.NATURAL_DAYS: 1, LimitUnit.WORKING_HOURS: 2}
 NATURAL, HOURS = UNIT_CODES[LimitUnit.NATURAL_DAYS], UNIT_CODES[LimitUnit.WORKING_HOURS]
-_MARGIN_DAYS = 400
 _FIRST = ORIGIN.toordinal()
 _NEW_YEARS = np.array(
     [dt.date(year, 1, 1).toordinal() for year in range(ORIGIN.year, 10_000)], dtype=np.int64
@@ -97,8 +96,8 @@ class Line:
         return np.where(inside, self.before[offset], 0), inside & self.working[offset]
 
     def cover(self, ordinals: Ints) -> None:
-        """Make the table reach past the latest of `ordinals`."""
-        if ordinals.size and int(ordinals.max()) + _MARGIN_DAYS > self.last_ordinal:
+        """Make the table reach the latest of `ordinals` (the calendar adds its own margin)."""
+        if ordinals.size and int(ordinals.max()) > self.last_ordinal:
             self._load(int(ordinals.max()))
 
     def cover_index(self, index: Ints) -> None:

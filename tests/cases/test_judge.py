@@ -22,6 +22,7 @@ from cases.judge import (
     Pauses,
     RuleArrays,
     fixed_offset,
+    instant_us,
     judge,
     padded_spans,
     pause_facts,
@@ -33,11 +34,6 @@ from tests.cases.test_cards_properties import ACCEPTED, SH, open_cases, rules
 CAL = work_calendar(Schedule())
 CHAIN = {1: "near_deadline", 2: "past_promised", 3: "past_grace"}
 LEVELS = {None: 0, "warning": 1, "yellow": 2, "red": 3}
-
-
-def us(when: dt.datetime) -> int:
-    delta = when - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-    return delta // dt.timedelta(microseconds=1)
 
 
 def limits(values: Sequence[Limit | None]) -> Limits:
@@ -57,13 +53,13 @@ def columns(cases: Sequence[CaseView], case_rules: Sequence[CardRules]) -> OpenC
     steps: list[tuple[int, int, int, bool, Limit]] = []
     for row, case in enumerate(cases):
         closed, opened = pause_facts(case.pauses)
-        pause_rows += [(row, us(start), us(end)) for start, end in closed]
-        open_start.append(0 if opened is None else us(opened))
+        pause_rows += [(row, instant_us(start), instant_us(end)) for start, end in closed]
+        open_start.append(0 if opened is None else instant_us(opened))
         suspended.append(opened is not None)
         for step in case.steps:
             if step.limit is not None:
                 end = step.end
-                steps.append((row, us(step.start), 0 if end is None else us(end), end is not None,
+                steps.append((row, instant_us(step.start), 0 if end is None else instant_us(end), end is not None,
                                step.limit))  # fmt: skip
     n = len(cases)
     spans = padded_spans(
@@ -75,7 +71,7 @@ def columns(cases: Sequence[CaseView], case_rules: Sequence[CardRules]) -> OpenC
     accepted = [case.accepted_at for case in cases]
     assert all(a is not None for a in accepted)
     return OpenCases(
-        accepted=arrays([us(a) for a in accepted if a is not None]),
+        accepted=arrays([instant_us(a) for a in accepted if a is not None]),
         promised=limits([case.promised for case in cases]),
         legal=limits([case.legal for case in cases]),
         pauses=Pauses(spans, arrays(open_start), np.asarray(suspended, dtype=bool)),
@@ -94,10 +90,10 @@ def expected(evaluation: Evaluation) -> dict[str, object]:
     return {
         "level": LEVELS[None if evaluation.level is None else evaluation.level.value],
         "codes": [reason.code for reason in evaluation.reasons],
-        "promised_at": us(evaluation.promised.at),
-        "legal_at": None if evaluation.legal is None else us(evaluation.legal.at),
+        "promised_at": instant_us(evaluation.promised.at),
+        "legal_at": None if evaluation.legal is None else instant_us(evaluation.legal.at),
         "remaining_us": round(evaluation.remaining_s * 1_000_000),
-        "next_change_at": None if nxt is None else us(nxt),
+        "next_change_at": None if nxt is None else instant_us(nxt),
         "provisional": evaluation.provisional,
     }
 
@@ -109,7 +105,7 @@ def judged(
     offset = fixed_offset(calendar)
     assert offset is not None
     table = columns(cases, case_rules)
-    result = judge(Line(calendar, offset), table, arrays([us(t) for t in now]))
+    result = judge(Line(calendar, offset), table, arrays([instant_us(t) for t in now]))
     found = []
     for row in range(len(cases)):
         codes = [CHAIN[int(result.chain[row])]] if result.chain[row] else []

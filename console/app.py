@@ -12,9 +12,23 @@ from fastapi.staticfiles import StaticFiles
 
 from cases.ledger import CaseLedger
 from cases.store import Sources
-from console import api, evidence, intake, metrics, pages, recordings, scores
+from console import (
+    admin,
+    api,
+    audit,
+    dashboards,
+    evidence,
+    intake,
+    metrics,
+    pages,
+    recordings,
+    review,
+    scores,
+    users,
+)
 from console import cases as case_routes
 from console.assets import static_dir
+from console.live import routes as live_routes
 from hallwatch.config import Site
 from hallwatch.live import LiveView
 from hallwatch.store import Store
@@ -82,5 +96,11 @@ def create_app(
     app.include_router(intake.router)  # source systems, each with its own API key
     app.include_router(case_routes.router)  # cases and cards: a user; acknowledging: inspectors
     app.include_router(scores.router)  # scores and their CSV export: a user; exports audited
+    app.include_router(live_routes.router)  # WebRTC live view signalling; audited per viewer
+    app.include_router(review.router)  # alarm acknowledgement (operators), verdicts (inspectors)
+    app.include_router(admin.router)  # config and zone editing: admins; audited
+    app.include_router(users.router)  # users and roles: admins; audited
+    app.include_router(audit.router)  # the audit log: auditors
+    app.include_router(dashboards.router)  # statistics per hall and department
     app.mount("/static", StaticFiles(directory=static_dir()), name="static")
     return app

@@ -24,6 +24,7 @@ class Role(StrEnum):
     ADMIN = "admin"
     OPERATOR = "operator"
     INSPECTOR = "inspector"
+    AUDITOR = "auditor"
 
 
 def hash_password(password: str) -> str:

@@ -133,6 +133,38 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX queue_waits_queue_entered ON queue_waits(queue, entered);
     """,
+    # 6: the console's work: operators' acknowledgements of alarms, inspectors' verdicts
+    # (append-only: the newest row per event is its verdict), login throttling, users
+    # limited to halls (JSON list, empty = all) or disabled, and indexes for the audit log
+    # and the review queue
+    """
+    CREATE TABLE event_acks (
+        event_id INTEGER PRIMARY KEY REFERENCES events(id),
+        username TEXT NOT NULL,
+        at REAL NOT NULL
+    );
+    CREATE TABLE verdicts (
+        id INTEGER PRIMARY KEY,
+        event_id INTEGER NOT NULL REFERENCES events(id),
+        verdict TEXT NOT NULL CHECK (verdict IN ('confirmed', 'false_alarm', 'follow_up')),
+        note TEXT NOT NULL DEFAULT '',
+        username TEXT NOT NULL,
+        at REAL NOT NULL
+    );
+    CREATE INDEX verdicts_event ON verdicts(event_id, id);
+    CREATE TABLE login_failures (
+        key TEXT PRIMARY KEY,
+        failures INTEGER NOT NULL,
+        first_at REAL NOT NULL,
+        last_at REAL NOT NULL,
+        locked_until REAL NOT NULL DEFAULT 0
+    );
+    ALTER TABLE users ADD COLUMN halls TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE users ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX audit_at ON audit(at);
+    CREATE INDEX audit_action_at ON audit(action, at);
+    CREATE INDEX events_type_start ON events(type, start);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

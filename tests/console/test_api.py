@@ -104,7 +104,7 @@ def test_public_pages_and_assets_are_local(client: TestClient) -> None:
     assert page.status_code == 200 and 'lang="zh-CN"' in page.text
     assert "http://" not in page.text and "https://" not in page.text  # no CDN
     assert client.get("/login").status_code == 200
-    assert client.get("/static/app.js").status_code == 200
+    assert client.get("/static/js/main.js").status_code == 200
     assert client.get("/healthz").json() == {"status": "ok"}
 
 

@@ -1,4 +1,4 @@
-"""Start `hallwatch demo` as a real process for end-to-end tests."""
+"""Start `hallwatch demo` or `hallwatch serve` as a real process for end-to-end tests."""
 
 from __future__ import annotations
 
@@ -25,11 +25,25 @@ def _free_port() -> int:
 @contextmanager
 def demo(data_dir: Path, log: Path) -> Iterator[tuple[str, str]]:
     """Start `hallwatch demo`; yields (base URL, admin password) once the console answers."""
+    with console_process(["demo", "--data-dir", str(data_dir)], log) as answer:
+        yield answer
+
+
+@contextmanager
+def serve(config: Path, data_dir: Path, log: Path) -> Iterator[tuple[str, str]]:
+    """Start `hallwatch serve --config CONFIG`; yields (base URL, admin password)."""
+    args = ["serve", "--config", str(config), "--data-dir", str(data_dir)]
+    with console_process(args, log) as answer:
+        yield answer
+
+
+@contextmanager
+def console_process(args: list[str], log: Path) -> Iterator[tuple[str, str]]:
+    """Run `hallwatch ARGS --port P` until the console answers; yields (base URL, password)."""
     port = _free_port()
     with log.open("w") as sink:
         process = subprocess.Popen(
-            [sys.executable, "-m", "hallwatch.cli", "demo", "--port", str(port),
-             "--data-dir", str(data_dir)],
+            [sys.executable, "-m", "hallwatch.cli", *args, "--port", str(port)],
             stdout=sink, stderr=subprocess.STDOUT,
         )  # fmt: skip
     try:

@@ -1,4 +1,6 @@
-"use strict";
+import { bindLangToggle, t } from "./i18n.js";
+
+bindLangToggle();
 document.getElementById("login-form").addEventListener("submit", async (ev) => {
   ev.preventDefault();
   const error = document.getElementById("login-error");
@@ -8,10 +10,14 @@ document.getElementById("login-form").addEventListener("submit", async (ev) => {
     password: document.getElementById("password").value,
   });
   const res = await fetch("/api/login", {
-    method: "POST", headers: {"Content-Type": "application/json"}, body,
+    method: "POST", headers: { "Content-Type": "application/json" }, body,
   });
   if (res.ok) {
     window.location.href = "/";
+  } else if (res.status === 429) {
+    const data = await res.json().catch(() => ({}));
+    const wait = Math.ceil(Number(data.retry_after_s || res.headers.get("Retry-After") || 60));
+    error.textContent = t("login_locked").replace("{s}", String(wait));
   } else {
     error.textContent = t("login_failed");
   }

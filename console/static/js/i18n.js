@@ -1,0 +1,105 @@
+// UI strings: Simplified Chinese by default, English on request (saved in localStorage).
+// Each view adds its own strings with addMessages(); t(key) falls back to Chinese, then the key.
+const MESSAGES = {
+  zh: {
+    app_title: "政务服务视频监察", username: "用户名", password: "密码", login: "登录",
+    logout: "退出", login_failed: "用户名或密码错误", cameras: "实时画面", events: "实时告警",
+    windows: "窗口状态", online: "在线", offline: "离线", reconnects: "重连次数",
+    last_frame: "最新画面", no_frame: "暂无画面", persons: "人数", staff: "在岗人数",
+    queue: "排队人数", state_staffed: "在岗", state_vacant: "空岗", state_off_duty: "非服务时间",
+    ongoing: "持续中", no_events: "暂无告警", window: "窗口", department: "部门",
+    start: "开始", end: "结束", duration: "时长", counter_vacant: "窗口空岗", camera: "摄像机",
+    connected: "已连接", disconnected: "连接中断，正在重连…", seconds: "秒",
+    queue_buildup: "排队拥堵", long_wait: "等候超时", intrusion: "非开放时段闯入",
+    overcrowded: "人员超限", service_serving: "办理中", service_staffed: "在岗空闲",
+    service_vacant: "空岗", service_off_duty: "非服务时间",
+    case_warning: "办件预警", case_yellow: "办件黄牌", case_red: "办件红牌",
+    nav_wall: "实时监控", nav_review: "复核", nav_cases: "办件督办", nav_playback: "录像回放",
+    nav_dashboard: "统计分析", nav_admin: "配置管理", nav_users: "用户管理", nav_audit: "审计日志",
+    role_admin: "管理员", role_operator: "值班员", role_inspector: "纪检监察员", role_auditor: "审计员",
+    loading: "加载中…", error: "出错了", forbidden: "您的角色无权访问此页面", save: "保存",
+    cancel: "取消", close: "关闭", search: "查询", all: "全部", hall: "大厅",
+    login_locked: "登录失败次数过多，请 {s} 秒后再试", skip_to_content: "跳到内容",
+  },
+  en: {
+    app_title: "Service hall video supervision", username: "User name", password: "Password",
+    login: "Log in", logout: "Log out", login_failed: "Wrong user name or password",
+    cameras: "Live cameras", events: "Live alarms", windows: "Windows", online: "online",
+    offline: "offline", reconnects: "reconnects", last_frame: "last frame", no_frame: "no frame yet",
+    persons: "persons", staff: "staff", queue: "queue", state_staffed: "staffed",
+    state_vacant: "vacant", state_off_duty: "off duty", ongoing: "ongoing", no_events: "no alarms",
+    window: "Window", department: "Department", start: "Start", end: "End", duration: "Duration",
+    counter_vacant: "Counter vacant", camera: "Camera", connected: "connected",
+    disconnected: "disconnected, retrying…", seconds: "s",
+    queue_buildup: "Queue build-up", long_wait: "Long wait", intrusion: "Intrusion",
+    overcrowded: "Overcrowded", service_serving: "serving", service_staffed: "staffed, idle",
+    service_vacant: "vacant", service_off_duty: "off duty",
+    case_warning: "Case warning", case_yellow: "Case yellow card", case_red: "Case red card",
+    nav_wall: "Live wall", nav_review: "Review", nav_cases: "Cases", nav_playback: "Playback",
+    nav_dashboard: "Dashboards", nav_admin: "Configuration", nav_users: "Users", nav_audit: "Audit log",
+    role_admin: "administrator", role_operator: "operator", role_inspector: "inspector",
+    role_auditor: "auditor", loading: "Loading…", error: "Error",
+    forbidden: "Your role may not open this page", save: "Save", cancel: "Cancel", close: "Close",
+    search: "Search", all: "All", hall: "Hall",
+    login_locked: "Too many failed logins; try again in {s} s",
+    skip_to_content: "Skip to content",
+  },
+};
+
+let lang = localStorage.getItem("hw_lang") === "en" ? "en" : "zh";
+const listeners = new Set();
+
+export function getLang() {
+  return lang;
+}
+
+export function locale() {
+  return lang === "en" ? "en-GB" : "zh-CN";
+}
+
+export function t(key) {
+  return (MESSAGES[lang] && MESSAGES[lang][key]) || MESSAGES.zh[key] || key;
+}
+
+/** Add a view's strings: addMessages({zh: {...}, en: {...}}). A key must not be reused. */
+export function addMessages(table) {
+  for (const [code, strings] of Object.entries(table)) {
+    MESSAGES[code] = Object.assign(MESSAGES[code] || {}, strings);
+  }
+}
+
+export function applyI18n(root) {
+  document.documentElement.lang = lang === "en" ? "en" : "zh-CN";
+  (root || document).querySelectorAll("[data-i18n]").forEach((node) => {
+    node.textContent = t(node.dataset.i18n);
+  });
+  (root || document).querySelectorAll("[data-i18n-title]").forEach((node) => {
+    node.title = t(node.dataset.i18nTitle);
+  });
+  const toggle = document.getElementById("lang-toggle");
+  if (toggle) toggle.textContent = lang === "en" ? "中文" : "English";
+}
+
+/** Call `fn` after every language switch; returns a function that stops it. */
+export function onLang(fn) {
+  listeners.add(fn);
+  return () => listeners.delete(fn);
+}
+
+export function toggleLang() {
+  lang = lang === "en" ? "zh" : "en";
+  localStorage.setItem("hw_lang", lang);
+  applyI18n();
+  listeners.forEach((fn) => fn(lang));
+}
+
+export function bindLangToggle() {
+  applyI18n();
+  const toggle = document.getElementById("lang-toggle");
+  if (toggle) {
+    toggle.addEventListener("click", (ev) => {
+      ev.preventDefault();
+      toggleLang();
+    });
+  }
+}

@@ -127,6 +127,9 @@ class _NoLive:
     def camera_status(self, camera_id: str) -> dict[str, object]:
         return {}
 
+    def live_fanout(self, camera_id: str, stream: str) -> None:
+        return None
+
 
 def http_rate(console: Console, events: list[dict[str, Any]], batch: int) -> float:
     headers = {"Authorization": f"Bearer {console.key}", "Content-Type": "application/json"}

@@ -32,6 +32,7 @@ from console.live import routes as live_routes
 from hallwatch.config import Site
 from hallwatch.live import LiveView
 from hallwatch.store import Store
+from ingest.packets import FanOut
 from recordings.clips import ClipStore
 from recordings.index import SegmentIndex
 
@@ -42,6 +43,10 @@ class LiveSource(Protocol):
     def live(self, camera_id: str) -> LiveView | None: ...
 
     def camera_status(self, camera_id: str) -> dict[str, object]: ...
+
+    def live_fanout(self, camera_id: str, stream: str) -> FanOut | None:
+        """The packet fan-out of a camera's "main" or "sub" stream (None: no such stream)."""
+        ...
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, IPvAnyAddress, ValidationError, field_validator, model_validator
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
@@ -222,6 +222,18 @@ class RecordingSettings(Model):
     )
 
 
+class LiveSettings(Model):
+    ice_addresses: list[IPvAnyAddress] = Field(
+        default=[],
+        description="Addresses of this server offered to browsers as WebRTC (ICE) host"
+        " candidates for the live wall, besides 127.0.0.1 which is always offered; addresses"
+        " not found on this host are skipped with a warning",
+    )
+    max_viewers_per_camera: int = Field(
+        default=16, ge=1, le=256, description="Live viewers allowed at once on one camera"
+    )
+
+
 class Site(Model):
     name: str = Field(description="Site name, e.g. 某市政务服务中心")
     data_dir: str = Field(default="./var", description="Store and snapshots, relative to the file")
@@ -243,6 +255,9 @@ class Site(Model):
     cases: CasesSettings = Field(
         default=CasesSettings(),
         description="Approval cases: card rules, and per item default limits and step limits",
+    )
+    live: LiveSettings = Field(
+        default=LiveSettings(), description="Live wall over WebRTC: ICE addresses, viewer limits"
     )
 
     def camera(self, camera_id: str) -> Camera:

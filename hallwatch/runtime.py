@@ -24,6 +24,7 @@ from hallwatch.recording import RecordingService
 from hallwatch.rules import camera_rules
 from hallwatch.statistics import Statistics, record_outputs
 from hallwatch.store import Store
+from ingest.packets import FanOut
 from ingest.tap import Frame
 
 log = logging.getLogger(__name__)
@@ -109,6 +110,14 @@ class Runtime:
     def live(self, camera_id: str) -> LiveView | None:
         with self._lock:
             return self._live.get(camera_id)
+
+    def live_fanout(self, camera_id: str, stream: str) -> FanOut | None:
+        """The fan-out of a camera's "main" or "sub" stream, for the live wall."""
+        pipeline = self.pipelines.get(camera_id)
+        if pipeline is None:
+            return None
+        reader = pipeline.main if stream == "main" else pipeline.sub if stream == "sub" else None
+        return None if reader is None else reader.fanout
 
     def camera_status(self, camera_id: str) -> dict[str, Any]:
         status = self.pipelines[camera_id].status()

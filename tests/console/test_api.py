@@ -26,6 +26,7 @@ from hallwatch.config import Site
 from hallwatch.events import Event
 from hallwatch.live import LiveView
 from hallwatch.store import Store
+from ingest.packets import FanOut
 
 PUBLIC = {"/", "/login", "/healthz", "/api/login", "/api/logout"}
 
@@ -59,6 +60,9 @@ class FixedLive:
     def camera_status(self, camera_id: str) -> dict[str, object]:
         return {"camera": camera_id, "online": self.view is not None, "reconnects": 0,
                 "source": "rtsp://***@192.0.2.1/s", "last_frame_at": None}  # fmt: skip
+
+    def live_fanout(self, camera_id: str, stream: str) -> FanOut | None:
+        return None  # no video: the live view's own tests use real fan-outs
 
 
 @pytest.fixture

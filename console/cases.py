@@ -10,7 +10,10 @@ answer 503 when no case store is set up. Times are UNIX seconds.
   limit (1..500), offset.
 - `GET /api/cases/{case_id}`: the case plus its events, its card with history (or null) and
   `video`: where and when each part of the case was handled (acceptance at its window, each
-  step at a window), with the window's camera, ready for `/api/recordings` or the live feed.
+  step at a window), with the window's camera, ready for `/api/recordings` or the live feed;
+  `clock`: the promised limit in working days (clock start, deadline with pauses, office time
+  paused, used and remaining at now or at completion; null without acceptance or limit),
+  `steps` (each with the working days it took) and `pauses` (each with its working days).
 - `GET /api/cards`: {"items": [card], "total": n}, open before closed, most severe and oldest
   first, each with its case's item name, department and window.
 - `POST /api/cards/{card_id}/acknowledge` {"note"}: an inspector acknowledges the card's current
@@ -23,16 +26,29 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from cases.cards import CardLevel, CaseStatus
+from cases.cards import CardLevel, CaseStatus, Step
+from cases.clock import (
+    Limit,
+    Pause,
+    clock_start,
+    deadline,
+    limit_office_seconds,
+    merge_pauses,
+    signed_working_seconds,
+    working_seconds,
+)
 from cases.ledger import CaseLedger
-from cases.projection import Place, fold
+from cases.projection import CaseFacts, Place, fold, promised_limit
 from cases.store import URGENCY_ORDER, StoredEvent, events_of
+from cases.workdays import MICROS, WorkCalendar
 from console.auth import (
     Role,
     StoreDep,
@@ -226,6 +242,125 @@ def event_json(event: StoredEvent) -> dict[str, Any]:
             "at": event.at, "body": event.body}  # fmt: skip
 
 
+@dataclass(frozen=True, slots=True)
+class ClockFigures:
+    """A case's promised limit in working days: when its clock started, how long it was paused,
+    its deadline, and the office time used and left at `until` (now, or its completion)."""
+
+    limit: Limit
+    accepted_at: dt.datetime
+    clock_start: dt.datetime
+    deadline: dt.datetime
+    until: dt.datetime
+    allowed_days: float  # office time the limit allows, in working days
+    paused_days: float  # office time inside the pauses that move the deadline
+    used_days: float  # office time the clock ran from its start to `until`, pauses left out
+    remaining_days: float  # office time from `until` (or the clock's start) to the deadline
+    provisional: bool
+    suspended: bool
+
+
+def _days(calendar: WorkCalendar, seconds: float) -> float:
+    return round(seconds / (calendar.day_micros / MICROS), 4)
+
+
+def paused_office_seconds(
+    calendar: WorkCalendar, spans: list[tuple[dt.datetime, dt.datetime]], start: dt.datetime,
+    before: dt.datetime, until: dt.datetime | None = None,
+) -> float:  # fmt: skip
+    """Office time inside `spans` after `start`, of the spans that begin before `before`,
+    each cut at `until` when given."""
+    total = 0.0
+    for span_start, span_end in spans:
+        begin = max(span_start, start)
+        if begin >= before:
+            break
+        end = span_end if until is None else min(span_end, until)
+        total += working_seconds(calendar, begin, end)
+    return total
+
+
+def clock_figures(
+    calendar: WorkCalendar,
+    accepted_at: dt.datetime,
+    limit: Limit,
+    pauses: Sequence[Pause],
+    now: dt.datetime,
+    completed_at: dt.datetime | None = None,
+) -> ClockFigures:
+    """The working-day arithmetic of a promised limit, as the case page shows it (pure)."""
+    until = now if completed_at is None else completed_at
+    due = deadline(calendar, accepted_at, limit, pauses, until)
+    start = clock_start(calendar, accepted_at, limit)
+    spans = merge_pauses(pauses, until)
+    paused = paused_office_seconds(calendar, spans, start, due.at)
+    paused_until = paused_office_seconds(calendar, spans, start, due.at, until)
+    used = max(working_seconds(calendar, start, until) - paused_until, 0.0)
+    left = signed_working_seconds(calendar, max(until, start), due.at)
+    return ClockFigures(
+        limit=limit,
+        accepted_at=accepted_at,
+        clock_start=start,
+        deadline=due.at,
+        until=until,
+        allowed_days=_days(calendar, limit_office_seconds(calendar, accepted_at, limit)),
+        paused_days=_days(calendar, paused),
+        used_days=_days(calendar, used),
+        remaining_days=_days(calendar, left),
+        provisional=due.provisional,
+        suspended=due.suspended,
+    )
+
+
+def clock_json(figures: ClockFigures) -> dict[str, Any]:
+    return {
+        "limit": {"amount": figures.limit.amount, "unit": figures.limit.unit.value},
+        "accepted_at": figures.accepted_at.timestamp(),
+        "clock_start": figures.clock_start.timestamp(),
+        "deadline": figures.deadline.timestamp(),
+        "until": figures.until.timestamp(),
+        "allowed_days": figures.allowed_days,
+        "paused_days": figures.paused_days,
+        "used_days": figures.used_days,
+        "remaining_days": figures.remaining_days,
+        "overdue": figures.until > figures.deadline,
+        "provisional": figures.provisional,
+        "suspended": figures.suspended,
+    }
+
+
+def _limit_json(limit: Limit | None) -> dict[str, Any] | None:
+    return None if limit is None else {"amount": limit.amount, "unit": limit.unit.value}
+
+
+def step_json(calendar: WorkCalendar, step: Step, now: dt.datetime) -> dict[str, Any]:
+    """A handling step with the working days it took (so far, while open)."""
+    end = step.end or now
+    took = working_seconds(calendar, step.start, end)
+    return {"name": step.name, "start": step.start.timestamp(), "end": _ts(step.end),
+            "limit": _limit_json(step.limit), "working_days": _days(calendar, took)}  # fmt: skip
+
+
+def pause_json(calendar: WorkCalendar, pause: Pause, now: dt.datetime) -> dict[str, Any]:
+    end = pause.end or max(now, pause.start)
+    took = working_seconds(calendar, pause.start, end)
+    return {"start": pause.start.timestamp(), "end": _ts(pause.end),
+            "working_days": _days(calendar, took)}  # fmt: skip
+
+
+def case_clock(
+    ledger: CaseLedger, facts: CaseFacts, now: dt.datetime
+) -> dict[str, Any] | None:
+    """The promised limit's working-day figures; None without an acceptance or a limit."""
+    limit = promised_limit(facts, ledger.settings)
+    if facts.accepted is None or limit is None:
+        return None
+    completed = None if facts.completed is None else facts.completed.at
+    figures = clock_figures(ledger.calendar, facts.accepted.at, limit, facts.pauses, now,
+                            completed)  # fmt: skip
+    return clock_json(figures)
+
+
 @router.get("/cases/{case_id}")
 def case_detail(
     case_id: Annotated[str, Path(min_length=1, max_length=64)],
@@ -241,11 +376,16 @@ def case_detail(
     facts = fold(case_id, [event.body for event in events], ledger.settings)
     site: Site = request.app.state.site
     now = time.time()
+    moment = dt.datetime.fromtimestamp(now, dt.UTC)
+    calendar = ledger.calendar
     return {
         **case_json(rows[0]),
         "events": [event_json(event) for event in events],
         "card": card,
         "video": [place_json(site, place, now) for place in facts.places],
+        "clock": case_clock(ledger, facts, moment),
+        "steps": [step_json(calendar, step, moment) for step in facts.steps],
+        "pauses": [pause_json(calendar, pause, moment) for pause in facts.pauses],
     }
 
 

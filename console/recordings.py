@@ -13,6 +13,7 @@ from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
 from console.auth import StoreDep, UserDep, current_user, problem, unprocessable
+from hallwatch.store import Store
 from recordings.index import Segment, SegmentIndex
 
 router = APIRouter(prefix="/api/recordings", dependencies=[Depends(current_user)])
@@ -86,3 +87,36 @@ async def video(segment_id: int, index: IndexDep, store: StoreDep, user: UserDep
                             camera=segment.camera, segment=segment.id)  # fmt: skip
     return FileResponse(path, media_type="video/mp4", filename=path.name,
                         content_disposition_type="inline")  # fmt: skip
+
+
+MAX_MARKS = 5000  # event marks per overview: a day of a busy camera fits
+
+
+def _marks(store: Store, camera: str, since: float, until: float) -> list[dict[str, Any]]:
+    """The camera's events overlapping [since, until), oldest first, as timeline marks."""
+    rows = store.query(
+        'SELECT id, type, window, start, "end" FROM events WHERE camera = ? AND start < ?'
+        ' AND ("end" IS NULL OR "end" >= ?) ORDER BY start, id LIMIT ?',
+        (camera, until, since, MAX_MARKS),
+    )
+    return [{"id": row["id"], "type": row["type"], "window": row["window"],
+             "start": row["start"], "end": row["end"]} for row in rows]  # fmt: skip
+
+
+@router.get("/overview")
+def overview(
+    request: Request,
+    store: StoreDep,
+    index: IndexDep,
+    camera: Annotated[str, Query(min_length=1, max_length=64)],
+    since: Annotated[float, Query(alias="from", ge=0, description="UNIX time")],
+    until: Annotated[float, Query(alias="to", ge=0, description="UNIX time")],
+) -> dict[str, Any]:
+    """What the playback timeline draws for a range: the segments and gaps of
+    `GET /api/recordings`, and the camera's events as marks (at most MAX_MARKS, oldest first;
+    `truncated` says when there were more)."""
+    answer = timeline(request, store, index, camera, since, until)
+    marks = _marks(store, camera, since, until)
+    answer["events"] = marks
+    answer["truncated"] = len(marks) >= MAX_MARKS
+    return answer

@@ -16,6 +16,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from console.auth import StoreDep, UserDep, current_user, problem, unprocessable
+from hallwatch import reviews
 from hallwatch.config import Site
 from hallwatch.store import EventQuery
 from ingest.source import redact_url
@@ -115,7 +116,7 @@ def events(
         raise unprocessable([problem("query", "to", "'to' must not be before 'from'")])
     query = EventQuery(window, camera, type, since, until, limit, offset)
     items, total = store.list_events(query)
-    return {"items": [event.to_json() for event in items], "total": total}
+    return {"items": reviews.events_json(store, items), "total": total}
 
 
 @router.get("/events/stream")
@@ -136,9 +137,10 @@ async def _sse(request: Request, store: Any, seq: int) -> AsyncIterator[str]:
     quiet_since = time.monotonic()
     while not await request.is_disconnected():
         changed = await run_in_threadpool(store.events_after, seq)
-        for event in changed:
+        enriched = await run_in_threadpool(reviews.events_json, store, changed)
+        for event, data in zip(changed, enriched, strict=True):
             seq = event.seq
-            payload = json.dumps(event.to_json(), ensure_ascii=False)
+            payload = json.dumps(data, ensure_ascii=False)
             yield f"id: {seq}\nevent: event\ndata: {payload}\n\n"
         if changed:
             quiet_since = time.monotonic()

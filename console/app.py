@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI, Request
 from fastapi.staticfiles import StaticFiles
 
 from cases.ledger import CaseLedger
@@ -28,6 +28,7 @@ from console import (
 )
 from console import cases as case_routes
 from console.assets import static_dir
+from console.auth import CsrfMiddleware, Role, UserDep, require_role
 from console.live import routes as live_routes
 from hallwatch.config import Site
 from hallwatch.live import LiveView
@@ -93,19 +94,30 @@ def create_app(
     app.state.site_key = evidence_setup.site_key if evidence_setup else None
     app.state.exports_dir = evidence_setup.exports_dir if evidence_setup else None
     app.state.cases = cases
+    watch = [Depends(require_role(Role.OPERATOR, Role.INSPECTOR))]
     app.include_router(pages.router)  # public: the page shells and login
-    app.include_router(api.router)  # every route needs a logged-in user
-    app.include_router(recordings.router)  # a logged-in user; playback is audited
-    app.include_router(evidence.router)  # clips: a user; exports: inspectors; all audited
-    app.include_router(metrics.router)  # a logged-in user or the metrics bearer token
+    app.include_router(api.router)  # me/site: any user; cameras, windows, events: watchers
+    app.include_router(recordings.router, dependencies=watch)  # playback is audited
+    app.include_router(evidence.router, dependencies=watch)  # clips; exports: inspectors
+    app.include_router(metrics.router)  # operators or the metrics bearer token
     app.include_router(intake.router)  # source systems, each with its own API key
-    app.include_router(case_routes.router)  # cases and cards: a user; acknowledging: inspectors
-    app.include_router(scores.router)  # scores and their CSV export: a user; exports audited
+    app.include_router(case_routes.router, dependencies=watch)  # acknowledging: inspectors
+    app.include_router(
+        scores.router, dependencies=[Depends(require_role(Role.INSPECTOR))]
+    )  # scores and their CSV export; exports audited
     app.include_router(live_routes.router)  # WebRTC live view signalling; audited per viewer
     app.include_router(review.router)  # alarm acknowledgement (operators), verdicts (inspectors)
     app.include_router(admin.router)  # config and zone editing: admins; audited
     app.include_router(users.router)  # users and roles: admins; audited
     app.include_router(audit.router)  # the audit log: auditors
     app.include_router(dashboards.router)  # statistics per hall and department
+    app.add_api_route("/api/openapi.json", _openapi, methods=["GET"], include_in_schema=False)
     app.mount("/static", StaticFiles(directory=static_dir()), name="static")
+    app.add_middleware(CsrfMiddleware)
     return app
+
+
+def _openapi(request: Request, user: UserDep) -> dict[str, Any]:
+    """FastAPI's schema of the console API, for logged-in users only (no public docs page)."""
+    schema: dict[str, Any] = request.app.openapi()
+    return schema

@@ -13,10 +13,11 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.responses import PlainTextResponse
 
-from console.auth import StoreDep, session_user
+from console.auth import Role, StoreDep, session_user
 from hallwatch.config import Site
 
 router = APIRouter()
+METRICS_ROLES = frozenset({Role.ADMIN.value, Role.OPERATOR.value})  # camera health: operators
 
 GAUGES: tuple[tuple[str, str, str], ...] = (
     # (metric, status key, help)
@@ -52,9 +53,11 @@ def metrics_access(request: Request, store: StoreDep) -> None:
     presented = header.removeprefix("Bearer ").encode() if header.startswith("Bearer ") else b""
     if token and presented and hmac.compare_digest(presented, token.encode()):
         return
-    if session_user(request, store) is not None:
-        return
-    raise HTTPException(status.HTTP_401_UNAUTHORIZED, "login or metrics token required")
+    user = session_user(request, store)
+    if user is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "login or metrics token required")
+    if user.role not in METRICS_ROLES:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "your role may not do this")
 
 
 def _label(value: str) -> str:
@@ -91,7 +94,14 @@ def render(statuses: dict[str, dict[str, Any]]) -> Iterator[str]:
             yield f"{metric}{{{labels}}} {_number(dropped)}"
 
 
-@router.get("/metrics", dependencies=[Depends(metrics_access)])
+@router.get(
+    "/metrics",
+    dependencies=[Depends(metrics_access)],
+    summary="Prometheus metrics",
+    description="Camera status and per-consumer counters in the Prometheus text format; for"
+    " operators, or a scraper with the metrics bearer token.",
+    response_class=PlainTextResponse,
+)
 def metrics(request: Request) -> PlainTextResponse:
     site: Site = request.app.state.site
     live = request.app.state.live

@@ -163,7 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     user = sub.add_parser("user", help="create a user or reset a password (prints it)")
     user.add_argument("username")
-    user.add_argument("--role", choices=["admin", "operator", "inspector"], default="operator")
+    roles = ["admin", "operator", "inspector", "auditor"]  # console.auth.Role, not imported here
+    user.add_argument("--role", choices=roles, default="operator")
     user.add_argument("--config", default="cameras.yaml")
     user.add_argument("--data-dir", default=None)
     user.set_defaults(func=cmd_user)

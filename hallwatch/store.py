@@ -176,6 +176,19 @@ class User:
     username: str
     password_hash: str
     role: str
+    halls: tuple[str, ...] = ()  # the halls the user is limited to; empty = all halls
+    disabled: bool = False
+    created_at: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class LoginFailures:
+    """Failed logins counted under one key (a user name or a client address)."""
+
+    failures: int
+    first_at: float
+    last_at: float
+    locked_until: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +200,7 @@ class EventQuery:
     until: float | None = None  # events that start before
     limit: int = 50
     offset: int = 0
+    cameras: frozenset[str] | None = None  # only events of these cameras (a user's halls)
 
 
 class StoreError(Exception):
@@ -393,7 +407,7 @@ class Store:
     def session_user(self, token_hash: str, now: float) -> User | None:
         rows = self.query(
             "SELECT users.* FROM sessions JOIN users ON users.id = sessions.user_id"
-            " WHERE sessions.token_hash = ? AND sessions.expires_at > ?",
+            " WHERE sessions.token_hash = ? AND sessions.expires_at > ? AND users.disabled = 0",
             (token_hash, now),
         )
         return _user_from_row(rows[0]) if rows else None
@@ -401,6 +415,75 @@ class Store:
     def delete_session(self, token_hash: str) -> None:
         with self.transaction() as conn:
             conn.execute("DELETE FROM sessions WHERE token_hash = ?", (token_hash,))
+
+    def users(self) -> list[User]:
+        return [_user_from_row(row) for row in self.query("SELECT * FROM users ORDER BY username")]
+
+    def update_user(
+        self,
+        username: str,
+        *,
+        role: str | None = None,
+        halls: Sequence[str] | None = None,
+        disabled: bool | None = None,
+    ) -> User | None:
+        """Change what is given; a disabled user's sessions end. None when there is no such user."""
+        changes: list[tuple[str, Any]] = []
+        if role is not None:
+            changes.append(("role", role))
+        if halls is not None:
+            changes.append(("halls", json.dumps(list(halls), ensure_ascii=False)))
+        if disabled is not None:
+            changes.append(("disabled", int(disabled)))
+        with self.transaction() as conn:
+            if changes:
+                assignments = ", ".join(f"{column} = ?" for column, _ in changes)
+                conn.execute(
+                    f"UPDATE users SET {assignments} WHERE username = ?",
+                    (*[value for _, value in changes], username),
+                )
+            if disabled:
+                conn.execute(_END_SESSIONS, (username,))
+            rows = conn.execute("SELECT * FROM users WHERE username = ?", (username,)).fetchall()
+        return _user_from_row(rows[0]) if rows else None
+
+    def delete_user(self, username: str) -> bool:
+        """Remove a user and (by cascade) its sessions; False when there was no such user."""
+        with self.transaction() as conn:
+            cursor = conn.execute("DELETE FROM users WHERE username = ?", (username,))
+        return cursor.rowcount > 0
+
+    def end_sessions(self, username: str) -> None:
+        with self.transaction() as conn:
+            conn.execute(_END_SESSIONS, (username,))
+
+    def count_active_admins(self) -> int:
+        rows = self.query("SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled = 0")
+        return int(rows[0][0])
+
+    # --- login throttling ---------------------------------------------------------------------
+
+    def login_failures(self, keys: Sequence[str]) -> dict[str, LoginFailures]:
+        marks = ", ".join("?" for _ in keys)
+        rows = self.query(f"SELECT * FROM login_failures WHERE key IN ({marks})", tuple(keys))
+        return {
+            row["key"]: LoginFailures(
+                row["failures"], row["first_at"], row["last_at"], row["locked_until"]
+            )
+            for row in rows
+        }
+
+    def put_login_failures(self, key: str, state: LoginFailures) -> None:
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO login_failures"
+                " (key, failures, first_at, last_at, locked_until) VALUES (?, ?, ?, ?, ?)",
+                (key, state.failures, state.first_at, state.last_at, state.locked_until),
+            )
+
+    def clear_login_failures(self, key: str) -> None:
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM login_failures WHERE key = ?", (key,))
 
     # --- audit log --------------------------------------------------------------------------
 
@@ -418,8 +501,20 @@ class Store:
         return [{**dict(row), "details": json.loads(row["details"])} for row in rows]
 
 
+_END_SESSIONS = "DELETE FROM sessions WHERE user_id IN (SELECT id FROM users WHERE username = ?)"
+
+
 def _user_from_row(row: sqlite3.Row) -> User:
-    return User(row["id"], row["username"], row["password_hash"], row["role"])
+    halls = json.loads(row["halls"]) if row["halls"] else []
+    return User(
+        row["id"],
+        row["username"],
+        row["password_hash"],
+        row["role"],
+        halls=tuple(str(hall) for hall in halls),
+        disabled=bool(row["disabled"]),
+        created_at=float(row["created_at"]),
+    )
 
 
 def _event_filters(query: EventQuery) -> tuple[list[str], list[Any]]:
@@ -429,6 +524,9 @@ def _event_filters(query: EventQuery) -> tuple[list[str], list[Any]]:
         if value is not None:
             clauses.append(f"{column} = ?")
             params.append(value)
+    if query.cameras is not None:
+        clauses.append(f"camera IN ({', '.join('?' for _ in query.cameras) or 'NULL'})")
+        params.extend(sorted(query.cameras))
     if query.since is not None:
         clauses.append('("end" IS NULL OR "end" >= ?)')
         params.append(query.since)

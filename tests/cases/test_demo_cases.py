@@ -46,6 +46,7 @@ from cases.workdays import work_calendar
 from hallwatch.calendar import in_service, is_service_day
 from hallwatch.config import Schedule, Site, load_site
 from hallwatch.database import Database
+from tests.support.console_client import log_in
 from tests.support.demo import demo
 from tests.support.wait import wait_until
 
@@ -223,7 +224,7 @@ def test_hallwatch_demo_shows_case_cards(tmp_path: Path) -> None:
         demo(tmp_path / "data", tmp_path / "demo.log") as (base, password),
         httpx.Client(base_url=base, timeout=10) as http,
     ):
-        assert http.post("/api/login", json={"username": "admin", "password": password}).is_success
+        assert log_in(http, "admin", password).is_success
         cards = wait_until(lambda: _case_events(http), 30, "case cards in the event feed")
         types = {event["type"] for event in cards}
         assert {"case_warning", "case_yellow", "case_red"} <= types

@@ -27,6 +27,7 @@ from hallwatch.events import Event
 from hallwatch.live import LiveView
 from hallwatch.store import Store
 from ingest.packets import FanOut
+from tests.support.console_client import log_in
 
 PUBLIC = {"/", "/login", "/healthz", "/api/login", "/api/logout"}
 
@@ -85,7 +86,7 @@ def client(store: Store, live: FixedLive) -> TestClient:
 
 def login(client: TestClient, store: Store, role: Role = Role.OPERATOR) -> None:
     password = ensure_user(store, "op", role)
-    response = client.post("/api/login", json={"username": "op", "password": password})
+    response = log_in(client, "op", password)
     assert response.status_code == 200, response.text
 
 
@@ -124,7 +125,7 @@ def test_login_failure_and_audit(client: TestClient, store: Store) -> None:
     assert fields == {("body", "username"), ("body", "password")}
     actions = [entry["action"] for entry in store.audit_entries()]
     assert actions.count("login_failed") == 2
-    good = client.post("/api/login", json={"username": "op", "password": "right-password"})
+    good = log_in(client, "op", "right-password")
     assert good.status_code == 200
     assert "httponly" in good.headers["set-cookie"].lower()
     assert client.get("/api/me").json() == {"username": "op", "role": "operator"}
@@ -197,7 +198,7 @@ def test_sse_delivers_stored_events_live(store: Store, live: FixedLive) -> None:
             time.sleep(0.05)
         password = ensure_user(store, "op", Role.OPERATOR)
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
-            http.post("/api/login", json={"username": "op", "password": password})
+            log_in(http, "op", password)
             with http.stream("GET", "/api/events/stream") as stream:
                 assert stream.status_code == 200
                 threading.Timer(0.3, lambda: store.add_event(Event(

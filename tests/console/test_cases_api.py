@@ -33,6 +33,7 @@ from hallwatch.store import Store
 from recordings.index import SegmentIndex
 from tests.cases.test_ledger import accepted, at, completed, step
 from tests.console.test_api import FixedLive
+from tests.support.console_client import log_in
 
 SH = ZoneInfo("Asia/Shanghai")
 NOW = at(23, 9)
@@ -119,7 +120,7 @@ def app(ledger: CaseLedger, store: Store, tmp_path: Path) -> FastAPI:
 def user_client(app: FastAPI, store: Store, name: str, role: Role) -> TestClient:
     client = TestClient(app)
     password = ensure_user(store, name, role)
-    response = client.post("/api/login", json={"username": name, "password": password})
+    response = log_in(client, name, password)
     assert response.status_code == 200, response.text
     return client
 

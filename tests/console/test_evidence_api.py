@@ -22,6 +22,7 @@ from recordings.index import SegmentIndex
 from tests.console.test_api import SITE, FixedLive
 from tests.recordings.feed import WALL_BASE, demux_items, record
 from tests.support.clips import make_clip
+from tests.support.console_client import log_in
 
 KEY = bytes(range(32))
 
@@ -38,7 +39,7 @@ class Hall:
     def client(self, role: Role) -> TestClient:
         client = TestClient(self.app)
         password = ensure_user(self.store, role.value, role)
-        answer = client.post("/api/login", json={"username": role.value, "password": password})
+        answer = log_in(client, role.value, password)
         assert answer.status_code == 200, answer.text
         return client
 

@@ -15,6 +15,7 @@ from recordings.index import SegmentIndex
 from tests.console.test_api import SITE, FixedLive
 from tests.recordings.feed import WALL_BASE, demux_items, record
 from tests.support.clips import make_clip
+from tests.support.console_client import log_in
 
 
 @pytest.fixture
@@ -27,7 +28,7 @@ def recorded(tmp_path: Path) -> Iterator[tuple[TestClient, Store, SegmentIndex]]
     store.close_gap("cam01", WALL_BASE + 9.0)
     client = TestClient(create_app(SITE, store, FixedLive(), recording_index=index))
     password = ensure_user(store, "insp", Role.INSPECTOR)
-    client.post("/api/login", json={"username": "insp", "password": password})
+    log_in(client, "insp", password)
     yield client, store, index
     store.close()
 

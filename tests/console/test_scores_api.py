@@ -32,6 +32,7 @@ from hallwatch.statistics import Statistics
 from hallwatch.store import Store
 from tests.cases.test_scoring import MARKET, SITE, TAX, add_statistics, feed
 from tests.console.test_api import FixedLive
+from tests.support.console_client import log_in
 
 NOV_DEC = "from=2026-11-01&to=2026-12-31"
 WEIGHTS = ScoringSettings(per_warning_card=1.0)
@@ -65,7 +66,7 @@ def app(db: Database, store: Store) -> FastAPI:
 def user_client(app: FastAPI, store: Store) -> TestClient:
     client = TestClient(app)
     password = ensure_user(store, "insp", Role.INSPECTOR)
-    response = client.post("/api/login", json={"username": "insp", "password": password})
+    response = log_in(client, "insp", password)
     assert response.status_code == 200, response.text
     return client
 

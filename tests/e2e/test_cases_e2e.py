@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.console_client import log_in
 from tests.support.demo import demo
 from tests.support.wait import wait_until
 
@@ -56,7 +57,7 @@ def test_a_case_sent_to_the_console_raises_its_card_in_the_feed(tmp_path: Path) 
                          headers={"Authorization": f"Bearer {key}"})  # fmt: skip
         assert sent.status_code == 200, sent.text
         assert sent.json() == {"accepted": 1, "duplicates": 0, "cases": ["E2E-CASE-1"]}
-        assert http.post("/api/login", json={"username": "admin", "password": password}).is_success
+        assert log_in(http, "admin", password).is_success
         cards = wait_until(
             lambda: [e for e in http.get("/api/events").json()["items"]
                      if e["type"] == "case_red"],

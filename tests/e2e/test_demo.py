@@ -11,6 +11,7 @@ import av
 import httpx
 import pytest
 
+from tests.support.console_client import log_in
 from tests.support.demo import demo
 from tests.support.wait import wait_until
 
@@ -23,7 +24,7 @@ def test_demo_produces_vacancy_events_and_keeps_them(tmp_path: Path) -> None:
         httpx.Client(base_url=base, timeout=10) as http,
     ):
         assert http.get("/api/cameras").status_code == 401
-        assert http.post("/api/login", json={"username": "admin", "password": password}).is_success
+        assert log_in(http, "admin", password).is_success
         cameras = http.get("/api/cameras").json()
         assert [c["id"] for c in cameras] == ["cam01", "cam02"]
         wait_until(lambda: all(c["status"]["online"] for c in http.get("/api/cameras").json()),
@@ -54,7 +55,7 @@ def test_demo_produces_vacancy_events_and_keeps_them(tmp_path: Path) -> None:
         demo(data_dir, tmp_path / "demo2.log") as (base, password),
         httpx.Client(base_url=base, timeout=10) as http,
     ):
-        http.post("/api/login", json={"username": "admin", "password": password})
+        log_in(http, "admin", password)
         after = http.get("/api/events", params={"limit": 500}).json()
         assert after["total"] >= before
         ids = {e["id"] for e in after["items"]}
@@ -70,7 +71,7 @@ def test_demo_event_gets_a_clip_and_exports_verify(tmp_path: Path) -> None:
         demo(data_dir, tmp_path / "demo.log") as (base, password),
         httpx.Client(base_url=base, timeout=30) as http,
     ):
-        http.post("/api/login", json={"username": "admin", "password": password})
+        log_in(http, "admin", password)
         closed = wait_until(
             lambda: [e for e in http.get("/api/events", params={"camera": "cam01"}).json()["items"]
                      if e["end"] is not None],

@@ -31,6 +31,7 @@ from console.assets import static_dir
 from console.auth import CsrfMiddleware, Role, UserDep, require_role
 from console.live import routes as live_routes
 from hallwatch.config import Site
+from hallwatch.config_edit import ApplyResult
 from hallwatch.live import LiveView
 from hallwatch.store import Store
 from ingest.packets import FanOut
@@ -44,6 +45,11 @@ class LiveSource(Protocol):
     def live(self, camera_id: str) -> LiveView | None: ...
 
     def camera_status(self, camera_id: str) -> dict[str, object]: ...
+
+    def apply_site(self, site: Site) -> ApplyResult:
+        """Run the analysis with an edited site where it can (zones, windows, thresholds,
+        schedule); say what waits for a restart."""
+        ...
 
     def live_fanout(self, camera_id: str, stream: str) -> FanOut | None:
         """The packet fan-out of a camera's "main" or "sub" stream (None: no such stream)."""
@@ -73,6 +79,7 @@ class ConsoleSettings:
     secure_cookies: bool = False  # set behind HTTPS
     calendar_notices: list[str] = field(default_factory=list)
     metrics_token: str | None = None  # lets a Prometheus scraper read /metrics
+    config_path: Path | None = None  # cameras.yaml, edited by the admin view (None: read-only)
 
 
 def create_app(

@@ -55,10 +55,28 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return serve(Path(args.config), host=args.host, port=args.port, data_dir=args.data_dir)
 
 
+DEMO_FILES = ("one-by-one-person-detection.mp4", "ATTRIBUTION.txt")
+
+
+def demo_config(data_dir: Path) -> Path:
+    """The demo's cameras.yaml in its data directory: copied from the package on the first run
+    (with the footage it names beside it), so that the console's config editor never writes
+    into the installed package; later runs keep the edited copy."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    package = resources.files("hallwatch") / "demo"
+    for name in DEMO_FILES:
+        if not (data_dir / name).exists():
+            (data_dir / name).write_bytes((package / name).read_bytes())
+    config = data_dir / "cameras.yaml"
+    if not config.exists():
+        config.write_text((package / "demo.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    return config
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from hallwatch.serve import serve
 
-    config = Path(str(resources.files("hallwatch") / "demo" / "demo.yaml"))
+    config = demo_config(Path(args.data_dir))
     return serve(
         config,
         host=args.host,

@@ -6,6 +6,7 @@ import datetime as dt
 import logging
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -17,6 +18,7 @@ from hallwatch.analysis_worker import AnalysisWorker, Engine
 from hallwatch.annotate import annotate, to_jpeg
 from hallwatch.calendar import in_service
 from hallwatch.config import Site
+from hallwatch.config_edit import PIPELINE_CODES, ApplyResult, Reason, restart_reasons
 from hallwatch.events import Event
 from hallwatch.live import LiveView
 from hallwatch.pipeline import CameraPipeline
@@ -44,10 +46,12 @@ class Runtime:
         store: Store,
         engine: Engine,
         data_dir: Path | None = None,
+        engine_factory: Callable[[Site], Engine] | None = None,
     ) -> None:
         self.site = site
         self.store = store
         self.engine = engine
+        self.engine_factory = engine_factory  # a new engine for an edited site (apply_site)
         self.statistics = Statistics(store)
         self._zone = ZoneInfo(site.schedule.timezone)
         self.worker = AnalysisWorker(
@@ -104,6 +108,51 @@ class Runtime:
             self.recording.stop()
         for camera_id in self.pipelines:  # nothing is recorded until we run again
             self.store.open_gap(camera_id, now, "hallwatch stopped")
+
+    # --- an edited site -----------------------------------------------------------------------
+
+    def apply_site(self, site: Site) -> ApplyResult:
+        """Analyse with `site` from now on when only what the analysis uses changed (zones,
+        windows, queues, thresholds, schedule, detector): a new engine replaces the old one,
+        whose open episodes end now (they reopen under the new rules if still true). Readers
+        and recording are built once: a change to them waits for a restart."""
+        reasons = restart_reasons(self.site, site)
+        if any(reason.code in PIPELINE_CODES for reason in reasons) or self.engine_factory is None:
+            if self.engine_factory is None:
+                reasons.append(Reason("no_live_apply"))
+            return ApplyResult(False, True, tuple(reasons))
+        try:
+            engine = self.engine_factory(site)  # loads the model: the old engine runs meanwhile
+        except Exception:
+            log.exception("the analysis engine for the edited site did not start")
+            return ApplyResult(False, True, (*reasons, Reason("engine_failed")))
+        self._switch_engine(site, engine)
+        return ApplyResult(True, bool(reasons), tuple(reasons))
+
+    def _switch_engine(self, site: Site, engine: Engine) -> None:
+        running = self.worker._thread.is_alive()  # not started (tests): stays so
+        self.worker.stop()  # delivers the batches in flight; nobody else talks to the engine
+        now = time.time()
+        try:
+            for result in self.engine.flush(now).results:
+                self.record(result.camera, result)
+        except Exception:
+            log.exception("flushing the analyzers failed; open events are closed as stopped")
+            self._engine_lost(now)
+        self.engine.close()
+        with self._lock:
+            self.site = site
+            self._zone = ZoneInfo(site.schedule.timezone)
+            self.rules = {c.id: camera_rules(site, c) for c in site.cameras}
+        self.engine = engine
+        self.worker = AnalysisWorker(
+            engine, self.context, self._analysed, site.analysis.max_batch, self._engine_lost
+        )
+        for camera_id, pipeline in self.pipelines.items():
+            pipeline.tap.sink = self.worker.sink(camera_id)
+        if running:
+            self.worker.start()
+        log.info("analysis switched to the edited site")
 
     # --- views for the console --------------------------------------------------------------
 

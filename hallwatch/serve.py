@@ -32,11 +32,12 @@ def admin_password(store: Store, reset: bool) -> str | None:
     return password
 
 
-def console_settings(site: Site) -> ConsoleSettings:
+def console_settings(site: Site, config_path: Path | None = None) -> ConsoleSettings:
     this_year = dt.date.today().year
     settings = ConsoleSettings(
         calendar_notices=calendar_notices(site, [this_year, this_year + 1]),
         metrics_token=os.environ.get("HALLWATCH_METRICS_TOKEN") or None,
+        config_path=config_path,
     )
     for notice in settings.calendar_notices:
         log.warning("%s", notice)
@@ -65,7 +66,10 @@ def serve(
     password = admin_password(store, reset_admin)
     tune_parent_interpreter()
     engine = ProcessEngine(site, config_path.parent)  # loads the model: a ModelError ends here
-    runtime = Runtime(site, config_path, store, engine, data_dir)
+    runtime = Runtime(
+        site, config_path, store, engine, data_dir,
+        engine_factory=lambda edited: ProcessEngine(edited, config_path.parent),
+    )  # fmt: skip
     index = None if runtime.recording is None else runtime.recording.index
     cases = case_parts(site, data_dir, store)
     if demo_cases:  # synthetic approval cases, so that case cards show in the demo console
@@ -74,8 +78,8 @@ def serve(
         cases.ticker.publish()
     case_setup = CaseSetup(cases.ledger, cases.sources, cases.ticker.publish)
     app = create_app(
-        site, store, runtime, console_settings(site), index, evidence_setup(runtime, data_dir),
-        case_setup,
+        site, store, runtime, console_settings(site, config_path), index,
+        evidence_setup(runtime, data_dir), case_setup,
     )  # fmt: skip
     banner = [f"hallwatch console: http://{host}:{port}/", f"data: {data_dir}"]
     if password is not None:

@@ -5,11 +5,12 @@ site config), `department` (a department of a configured window or of a stored c
 either `from` and `to` (YYYY-MM-DD, inclusive, in the site's time zone, at most MAX_DAYS days)
 or `days` (1..MAX_DAYS, ending today; default 1: today). Every 422 names its field.
 
-The scope: the site config's windows in the hall (through their camera's hall) and of the
-department; the queues are those windows' queues (a window's queue id is its window id) and,
-without a department, the hall queues whose camera is in the hall. Cases and cards count by the
-department and the window the approval system sent with the acceptance: with a hall, only
-cases accepted at one of its windows.
+A user limited to halls sees only those (403 for another hall; without `hall`, the halls the
+user may see). The scope: the site config's windows in the hall (through their camera's hall)
+and of the department; the queues are those windows' queues (a window's queue id is its window
+id) and, without a department, the hall queues whose camera is in the hall. Cases and cards
+count by the department and the window the approval system sent with the acceptance: with a
+hall, only cases accepted at one of its windows.
 
 The answer (times are UNIX seconds, figures computed by the databases, one row per group):
 
@@ -37,10 +38,19 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 
 from cases.ledger import CaseLedger
-from console.auth import Role, StoreDep, current_user, problem, require_role, unprocessable
+from console.auth import (
+    Role,
+    StoreDep,
+    current_user,
+    problem,
+    require_role,
+    sees_hall,
+    unprocessable,
+    visible_halls,
+)
 from hallwatch.config import Site, Window
 from hallwatch.database import in_list
 from hallwatch.store import Store, User
@@ -61,7 +71,7 @@ Day = tuple[dt.date, float, float]  # a local date and its [start, end) in UNIX 
 
 @dataclass(frozen=True, slots=True)
 class Scope:
-    hall: str | None
+    halls: frozenset[str] | None  # None: every hall
     department: str | None
     windows: tuple[Window, ...]
     queues: tuple[str, ...]
@@ -100,16 +110,19 @@ def date_range(
     return problems or (since, until)
 
 
-def scope_of(site: Site, hall: str | None, department: str | None) -> Scope:
-    """The windows and queues a dashboard of `hall` and `department` (None: all) covers."""
+def scope_of(site: Site, halls: frozenset[str] | None, department: str | None) -> Scope:
+    """The windows and queues a dashboard of `halls` and `department` (None: all) covers."""
     hall_of = {camera.id: camera.hall for camera in site.cameras}
-    windows = tuple(w for w in site.windows
-                    if (hall is None or hall_of.get(w.camera) == hall)
+
+    def inside(camera: str) -> bool:
+        return halls is None or hall_of.get(camera) in halls
+
+    windows = tuple(w for w in site.windows if inside(w.camera)
                     and (department is None or w.department == department))  # fmt: skip
     queues = [w.id for w in windows]
     if department is None:
-        queues += [q.id for q in site.queues if hall is None or hall_of.get(q.camera) == hall]
-    return Scope(hall, department, windows, tuple(queues))
+        queues += [q.id for q in site.queues if inside(q.camera)]
+    return Scope(halls, department, windows, tuple(queues))
 
 
 def slot_label(slot: int) -> str:
@@ -213,8 +226,8 @@ def _case_scope(scope: Scope, alias: str) -> tuple[str, list[Any]]:
     if scope.department is not None:
         sql += f" AND {alias}department = ?"
         params.append(scope.department)
-    if scope.hall is not None:
-        names = [w.id for w in scope.windows] or [""]  # a hall without windows: no case
+    if scope.halls is not None:
+        names = [w.id for w in scope.windows] or [""]  # halls without windows: no case
         sql += f" AND {alias}window_id IN ({in_list(len(names))})"
         params += names
     return sql, params
@@ -296,8 +309,18 @@ def departments(site: Site, ledger: CaseLedger | None) -> list[str]:
     return sorted(names)
 
 
+def halls_asked(user: User, hall: str | None) -> frozenset[str] | None:
+    """The halls a dashboard covers: the one asked, else those the user may see (None: all).
+    403 for a hall the user may not see."""
+    if hall is None:
+        return visible_halls(user)
+    if not sees_hall(user, hall):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "you may not see this hall")
+    return frozenset([hall])
+
+
 def _checked(
-    request: Request, hall: str | None, department: str | None,
+    request: Request, user: User, hall: str | None, department: str | None,
     since: dt.date | None, until: dt.date | None, days: int,
 ) -> tuple[Scope, list[Day]]:  # fmt: skip
     site: Site = request.app.state.site
@@ -310,7 +333,7 @@ def _checked(
         problems.append(problem("query", "department", f"unknown department '{department}'"))
     if problems or isinstance(answer, list):
         raise unprocessable(problems)
-    return scope_of(site, hall, department), local_days(zone, *answer)
+    return scope_of(site, halls_asked(user, hall), department), local_days(zone, *answer)
 
 
 @router.get("/dashboard")
@@ -324,7 +347,7 @@ def dashboard(
     until: Annotated[dt.date | None, Query(alias="to", description="Last date (inclusive)")] = None,
     days: Annotated[int, Query(ge=1, le=MAX_DAYS, description="Days ending today")] = 1,
 ) -> dict[str, Any]:
-    scope, span = _checked(request, hall, department, since, until, days)
+    scope, span = _checked(request, user, hall, department, since, until, days)
     site: Site = request.app.state.site
     ledger = _ledger(request)
     return {

@@ -327,6 +327,17 @@ def test_every_role_may_read_the_dashboard_but_only_when_logged_in(
         assert client_as(app, store, role).get("/api/dashboard").status_code == 200, role
 
 
+def test_a_user_limited_to_a_hall_sees_only_that_hall(app: FastAPI, store: Store) -> None:
+    client = client_as(app, store, Role.OPERATOR)
+    store.update_user("operator", halls=["H2"])
+    assert client.get("/api/dashboard", params={**RANGE, "hall": "H1"}).status_code == 403
+    own = board(client)
+    assert [v["window"] for v in own["vacancy"]] == ["W03"]
+    assert own["cases"]["total"] == {"on_time": 0, "late": 1, "open_on_track": 0,
+                                     "open_overdue": 0}  # fmt: skip
+    assert [v["window"] for v in board(client, hall="H2")["vacancy"]] == ["W03"]
+
+
 # --- pure parts -----------------------------------------------------------------------------
 
 
@@ -367,5 +378,5 @@ def test_wait_buckets_in_sql(store: Store) -> None:
 def test_scope(
     hall: str | None, department: str | None, windows: list[str], queues: list[str]
 ) -> None:
-    scope = scope_of(SITE, hall, department)
+    scope = scope_of(SITE, None if hall is None else frozenset([hall]), department)
     assert [w.id for w in scope.windows] == windows and list(scope.queues) == queues

@@ -49,6 +49,7 @@ def _hub(request: Request) -> LiveHub:
         restrict_ice([str(address) for address in site.live.ice_addresses])
         hub = LiveHub(site, state.store, state.live.live_fanout)
         state.live_hub = hub
+    hub.site = state.site  # an admin's edit replaces the site
     return hub
 
 

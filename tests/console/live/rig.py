@@ -19,6 +19,8 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 from fastapi import FastAPI
 
+from hallwatch.config import Site
+from hallwatch.config_edit import ApplyResult
 from hallwatch.live import LiveView
 from ingest.packets import FanOut
 from ingest.reader import CameraReader
@@ -38,6 +40,9 @@ class ReaderSource:
 
     def camera_status(self, camera_id: str) -> dict[str, object]:
         return self.readers[camera_id]["main"].status().to_json()
+
+    def apply_site(self, site: Site) -> ApplyResult:
+        return ApplyResult(applied=False, restart_required=True)
 
     def live_fanout(self, camera_id: str, stream: str) -> FanOut | None:
         reader = self.readers.get(camera_id, {}).get(stream)

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
-from console.auth import StoreDep, UserDep, current_user, problem, unprocessable
+from console.auth import StoreDep, UserDep, current_user, problem, sees_hall, unprocessable
 from hallwatch.store import Store
 from recordings.index import Segment, SegmentIndex
 
@@ -108,14 +108,18 @@ def overview(
     request: Request,
     store: StoreDep,
     index: IndexDep,
+    user: UserDep,
     camera: Annotated[str, Query(min_length=1, max_length=64)],
     since: Annotated[float, Query(alias="from", ge=0, description="UNIX time")],
     until: Annotated[float, Query(alias="to", ge=0, description="UNIX time")],
 ) -> dict[str, Any]:
     """What the playback timeline draws for a range: the segments and gaps of
     `GET /api/recordings`, and the camera's events as marks (at most MAX_MARKS, oldest first;
-    `truncated` says when there were more)."""
+    `truncated` says when there were more). 403 for a camera outside the user's halls."""
     answer = timeline(request, store, index, camera, since, until)
+    hall = request.app.state.site.camera(camera).hall
+    if not sees_hall(user, hall):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "you may not see this camera's hall")
     marks = _marks(store, camera, since, until)
     answer["events"] = marks
     answer["truncated"] = len(marks) >= MAX_MARKS

@@ -58,3 +58,11 @@ def test_overview_needs_a_login(recorded: Recorded) -> None:  # noqa: F811
     client.cookies.clear()
     answer = client.get("/api/recordings/overview", params={"camera": "cam01", "from": 0, "to": 5})
     assert answer.status_code == 401
+
+
+def test_overview_keeps_to_the_users_halls(recorded: Recorded) -> None:  # noqa: F811
+    client, store, _ = recorded
+    params = {"camera": "cam01", "from": WALL_BASE, "to": WALL_BASE + 60}
+    assert client.get("/api/recordings/overview", params=params).status_code == 200
+    store.update_user("insp", halls=["H9"])  # cam01 has no hall: only unlimited users see it
+    assert client.get("/api/recordings/overview", params=params).status_code == 403

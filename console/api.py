@@ -71,6 +71,20 @@ def site_info(request: Request, site: SiteDep) -> dict[str, Any]:
 def _camera_json(request: Request, site: Site, camera_id: str) -> dict[str, Any]:
     camera = site.camera(camera_id)
     live = request.app.state.live.live(camera_id)
+    # the zones for the wall's overlay (drawn by the browser over the video): relative 0-1
+    zones: list[dict[str, Any]] = []
+    for window in site.windows_of(camera.id):
+        for kind, polygon in (("staff", window.staff_zone), ("queue", window.queue_zone),
+                              ("customer", window.customer_zone)):  # fmt: skip
+            if polygon is not None:
+                zones.append({"kind": kind, "id": window.id, "name": window.name,
+                              "polygon": [list(point) for point in polygon]})  # fmt: skip
+    for queue in site.queues_of(camera.id):
+        zones.append({"kind": "queue", "id": queue.id, "name": queue.name,
+                      "polygon": [list(point) for point in queue.zone]})  # fmt: skip
+    for zone in camera.zones:
+        zones.append({"kind": "site", "id": zone.id, "name": zone.name,
+                      "polygon": [list(point) for point in zone.zone]})  # fmt: skip
     return {
         "id": camera.id,
         "name": camera.name,
@@ -81,6 +95,7 @@ def _camera_json(request: Request, site: Site, camera_id: str) -> dict[str, Any]
         "windows": [window.id for window in site.windows_of(camera.id)],
         "status": request.app.state.live.camera_status(camera_id),
         "live": None if live is None else live.to_json(),
+        "zones": zones,
     }
 
 

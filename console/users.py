@@ -125,7 +125,12 @@ def _refuse_if(reason: str | None) -> None:
         raise HTTPException(status.HTTP_409_CONFLICT, reason)
 
 
-@router.get("/users", summary="List users", response_model=list[UserOut])
+@router.get(
+    "/users",
+    summary="List users",
+    description="Every user with role, halls and disabled state (never a password hash).",
+    response_model=list[UserOut],
+)
 def list_users(store: StoreDep) -> list[UserOut]:
     return [user_json(user) for user in store.users()]
 

@@ -6,12 +6,15 @@
   zones (for the player's overlay), hall and department;
 * `GET /api/review` (inspector): the review queue, filtered, newest first, with the total.
 
-Admin passes every role. Acks and verdicts bump the event's seq, so the event stream re-sends
+Admin passes every role. A user limited to halls sees only the events of cameras in those
+halls (any other event answers 404; asking for another hall's queue answers 403). Acks and
+verdicts bump the event's seq, so the event stream re-sends
 the event to every console.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Annotated, Any
 
@@ -19,7 +22,16 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from console.auth import Role, StoreDep, current_user, problem, require_role, unprocessable
+from console.api import visible_cameras
+from console.auth import (
+    Role,
+    StoreDep,
+    current_user,
+    problem,
+    require_role,
+    sees_hall,
+    unprocessable,
+)
 from hallwatch import reviews
 from hallwatch.config import Site
 from hallwatch.events import Event
@@ -46,15 +58,23 @@ def _site(request: Request) -> Site:
     return site
 
 
-def _event_or_404(store: Store, event_id: int) -> Event:
+def _event_or_404(store: Store, site: Site, user: User, event_id: int) -> Event:
+    """The event, if it exists and the user may see its camera's hall."""
     try:
-        return store.get_event(event_id)
+        event = store.get_event(event_id)
     except KeyError:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such event") from None
+    shown = visible_cameras(site, user)
+    if shown is not None and event.camera not in shown:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such event")
+    return event
 
 
 @router.post("/events/{event_id}/ack")
-async def acknowledge(event_id: int, store: StoreDep, user: OperatorDep) -> dict[str, Any]:
+async def acknowledge(
+    event_id: int, request: Request, store: StoreDep, user: OperatorDep
+) -> dict[str, Any]:
+    await run_in_threadpool(_event_or_404, store, _site(request), user, event_id)
     try:
         ack, stored = await run_in_threadpool(
             reviews.acknowledge, store, event_id, user.username, time.time()
@@ -68,8 +88,9 @@ async def acknowledge(event_id: int, store: StoreDep, user: OperatorDep) -> dict
 
 @router.put("/events/{event_id}/verdict")
 async def give_verdict(
-    event_id: int, body: VerdictBody, store: StoreDep, user: InspectorDep
+    event_id: int, body: VerdictBody, request: Request, store: StoreDep, user: InspectorDep
 ) -> dict[str, Any]:
+    await run_in_threadpool(_event_or_404, store, _site(request), user, event_id)
     try:
         entry = await run_in_threadpool(
             reviews.add_verdict, store, event_id, body.verdict, body.note, user.username,
@@ -129,10 +150,10 @@ def _clip_json(clips: ClipStore | None, event_id: int) -> dict[str, Any]:
             "fps": round(fps, 3)}  # fmt: skip
 
 
-def _review(request: Request, store: Store, event_id: int) -> dict[str, Any]:
+def _review(request: Request, store: Store, user: User, event_id: int) -> dict[str, Any]:
     """The review page of one event (blocking: run it in a worker thread)."""
-    event = _event_or_404(store, event_id)
     site = _site(request)
+    event = _event_or_404(store, site, user, event_id)
     history = reviews.verdict_history(store, event_id)
     ack = reviews.ack_of(store, event_id)
     review = reviews.Review(ack, history[0] if history else None)
@@ -150,7 +171,7 @@ def _review(request: Request, store: Store, event_id: int) -> dict[str, Any]:
 async def event_review(
     event_id: int, request: Request, store: StoreDep, user: InspectorDep
 ) -> dict[str, Any]:
-    return await run_in_threadpool(_review, request, store, event_id)
+    return await run_in_threadpool(_review, request, store, user, event_id)
 
 
 @router.get("/review")
@@ -176,7 +197,13 @@ async def review_queue(
     problems = reviews.filter_problems(site, given)
     if problems:
         raise unprocessable([problem("query", name, msg) for name, msg in problems])
+    if hall is not None and not sees_hall(user, hall):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"hall '{hall}' is not yours")
     query = reviews.resolve_filter(site, given, limit, offset)
+    shown = visible_cameras(site, user)
+    if shown is not None:  # the user's halls only
+        limited = shown if query.cameras is None else query.cameras & shown
+        query = dataclasses.replace(query, cameras=limited)
     items, total = await run_in_threadpool(reviews.review_queue, store, query)
     enriched = await run_in_threadpool(reviews.events_json, store, items)
     return {"items": enriched, "total": total, "limit": limit, "offset": offset}

@@ -290,3 +290,21 @@ def test_queue_422_names_the_fields(console: Console) -> None:
     assert queue_problems(inspector, **{"from": "soon"}) == {("query", "from")}
     assert queue_problems(inspector, limit=0, offset=-1) == {("query", "limit"),
                                                              ("query", "offset")}  # fmt: skip
+
+
+def test_a_user_limited_to_a_hall_reviews_only_its_events(console: Console) -> None:
+    inspector = console.client(Role.INSPECTOR)
+    operator = console.client(Role.OPERATOR)
+    console.store.update_user("inspector", halls=["H2"])
+    console.store.update_user("operator", halls=["H2"])
+    assert queue_ids(inspector) == [console.queue.id]  # cam02 in H2; no card without a camera
+    assert queue_ids(inspector, department="税务局") == []
+    assert inspector.get("/api/review", params={"hall": "H1"}).status_code == 403
+    assert queue_ids(inspector, hall="H2") == [console.queue.id]
+    hidden = console.vacant.id
+    assert inspector.get(f"/api/events/{hidden}/review").status_code == 404
+    assert inspector.put(f"/api/events/{hidden}/verdict",
+                         json={"verdict": "confirmed"}).status_code == 404  # fmt: skip
+    assert operator.post(f"/api/events/{hidden}/ack").status_code == 404
+    assert operator.post(f"/api/events/{console.queue.id}/ack").status_code == 200
+    assert console.audit("verdict") == [] and len(console.audit("alarm_ack")) == 1

@@ -70,6 +70,20 @@ def _clip_plays_and_steps(page: Any, expect: Any) -> None:
     assert page.eval_on_selector("#review-media video", "v => v.playbackRate") == 2
 
 
+def _keyboard_moves_through_the_queue(page: Any, expect: Any, event_id: str) -> None:
+    page.locator(f'#review-list li[data-event="{event_id}"] button').focus()
+    selected = page.locator("#review-list li.selected")
+    page.keyboard.press("j")
+    expect(selected).not_to_have_attribute("data-event", event_id)
+    below = selected.get_attribute("data-event")
+    page.keyboard.press("Enter")
+    expect(page.locator("#review-title")).to_contain_text(f"#{below}")
+    page.keyboard.press("k")
+    expect(selected).to_have_attribute("data-event", event_id)
+    page.keyboard.press("Enter")
+    expect(page.locator("#review-title")).to_contain_text(f"#{event_id}")
+
+
 @pytest.mark.slow
 def test_alarm_is_acknowledged_reviewed_and_exported(tmp_path: Path) -> None:
     sync_api = pytest.importorskip("playwright.sync_api")
@@ -108,3 +122,8 @@ def test_alarm_is_acknowledged_reviewed_and_exported(tmp_path: Path) -> None:
         names = files.all_inner_texts()
         assert {"video.mp4", "manifest.json", "manifest.sig"} <= set(names)
         screenshot(page, "review")
+        _keyboard_moves_through_the_queue(page, expect, event_id)
+        page.set_viewport_size({"width": 1366, "height": 768})  # a laptop
+        assert page.evaluate("() => document.documentElement.scrollWidth") <= 1366
+        expect(page.locator("#review-media video")).to_be_visible()
+        screenshot(page, "review-laptop")

@@ -1,4 +1,7 @@
-"""The console in a real headless Chromium: login, live snapshot, an alarm appears, language."""
+"""The console in a real headless Chromium: login, the wall, an alarm appears, language.
+
+The demo's footage has B-frames, which browsers cannot play passed through: each tile says so
+and falls back to the refreshing snapshot (the WebRTC path is tested in test_live_wall)."""
 
 from __future__ import annotations
 
@@ -29,9 +32,11 @@ def test_operator_sees_live_console_and_alarm(tmp_path: Path) -> None:
         sync_api.expect(page.locator("#site-name")).to_have_text("演示政务服务中心")
         page.wait_for_function(
             "() => { const i = document.querySelector('img[data-camera=cam01]');"
-            " return i && i.complete && i.naturalWidth === 768; }",
+            " return i && !i.hidden && i.complete && i.naturalWidth === 768; }",
             timeout=30_000,
         )
+        sync_api.expect(page.locator("#tile-cam01 .badge.fallback")).to_contain_text("B 帧")
+        sync_api.expect(page.locator("#tile-cam01 svg polygon")).to_have_count(1)  # W01's zone
         sync_api.expect(page.locator("#tile-cam01 .pill.ok")).to_have_text("在线")
         alarm = page.locator("#events li[data-event]").first
         sync_api.expect(alarm).to_contain_text("窗口空岗", timeout=40_000)

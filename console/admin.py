@@ -166,8 +166,11 @@ class ThresholdsChange(Body):
 # --- bodies → YAML values --------------------------------------------------------------------
 
 
+POLYGON_KEYS = frozenset({"staff_zone", "queue_zone", "customer_zone", "zone"})
+
+
 def _yaml_value(key: str, value: Any) -> Any:
-    if key.endswith("zone"):  # polygons: rounded, as [x, y] pairs
+    if key in POLYGON_KEYS:  # rounded, as [x, y] pairs
         return [[round(x, COORDINATE_DIGITS), round(y, COORDINATE_DIGITS)] for x, y in value]
     return value
 

@@ -262,12 +262,13 @@ def test_schedule_and_thresholds(setup: Setup, admin: TestClient) -> None:
     answer = admin.patch(
         "/api/admin/schedule",
         json={"version": version(admin), "hours": {"start": "08:30", "end": "17:30"},
-              "lunch_break": None, "holidays": ["2030-10-01"]},
+              "lunch_break": None, "holidays": ["2030-10-01"], "timezone": "Asia/Shanghai"},
     )  # fmt: skip
     assert answer.status_code == 200, answer.text
     assert answer.json()["reasons"] == [{"code": "case_calendar", "target": ""}]
     text = setup.text()
     assert '  hours: {start: "08:30", end: "17:30"}' in text and "  lunch_break: null" in text
+    assert "  timezone: Asia/Shanghai" in text and "  holidays: [2030-10-01]" in text
     assert setup.runtime.site.schedule.lunch_break is None  # the analysis runs with it
     bad = admin.patch(
         "/api/admin/schedule",

@@ -85,5 +85,18 @@ def test_admin_moves_and_adds_a_vertex_of_a_staff_zone(tmp_path: Path) -> None:
         assert answer.ok
         window = next(w for w in answer.json()["site"]["windows"] if w["id"] == "W01")
         assert [tuple(p) for p in window["staff_zone"]] == points
+
+        # the schedule form shows check-config's refusal next to the lunch break
+        page.click("#admin-tab-schedule")
+        lunch = page.locator("#schedule-form fieldset").nth(2)
+        lunch.locator("input[type=checkbox]").check()
+        lunch.locator("input[type=time]").first.fill("23:59")
+        page.click("#schedule-form button[type=submit]")
+        sync_api.expect(lunch.locator(".field-error[data-field=lunch_break]")).to_have_text(
+            "end 13:30 must be after start 23:59"
+        )
+        sync_api.expect(message).to_contain_text("cameras.yaml:")  # file:line: key: reason
+        screenshot(page, "admin-schedule")
+        assert config.read_text(encoding="utf-8") == after
         page.click("#lang-toggle")
         sync_api.expect(page.locator("#admin-tab-zones")).to_have_text("Zone editor")

@@ -23,6 +23,7 @@ from console import api, pages
 from console.app import ConsoleSettings, create_app
 from console.auth import Role, ensure_user
 from hallwatch.config import Site
+from hallwatch.config_edit import ApplyResult
 from hallwatch.events import Event
 from hallwatch.live import LiveView
 from hallwatch.store import Store
@@ -64,6 +65,9 @@ class FixedLive:
 
     def live_fanout(self, camera_id: str, stream: str) -> FanOut | None:
         return None  # no video: the live view's own tests use real fan-outs
+
+    def apply_site(self, site: Site) -> ApplyResult:
+        return ApplyResult(applied=False, restart_required=True)  # no pipeline to change
 
 
 @pytest.fixture

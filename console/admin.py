@@ -18,7 +18,7 @@ import threading
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from console.auth import Role, StoreDep, UserDep, problem, require_role, unprocessable
 from hallwatch.config import Site, Thresholds
@@ -63,8 +63,29 @@ Clock = Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="
 COORDINATE_DIGITS = 4  # 1/10000 of the frame: finer than any camera's pixels
 
 
+def _encodable(value: Any) -> None:
+    if isinstance(value, str):
+        value.encode("utf-8")  # a lone surrogate (valid JSON) cannot be written to the file
+    elif isinstance(value, dict):
+        for item in value.values():
+            _encodable(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _encodable(item)
+
+
 class Body(BaseModel):
+    # no allow_inf_nan=False: FastAPI's 422 would echo the NaN and fail to render (a 500);
+    # the config checks refuse a NaN with a located problem instead
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="after")
+    def _utf8(self) -> Body:
+        try:
+            _encodable(self.model_dump())
+        except UnicodeEncodeError as error:
+            raise ValueError("text must be valid Unicode (UTF-8)") from error
+        return self
 
 
 class Range(Body):

@@ -416,7 +416,10 @@ def restore_secrets(sent: str, stored: str | None) -> str:
         return sent
     if stored is None or "://" not in sent or "://" not in stored:
         raise SecretMissing("the URL contains '***': enter the user name and password")
-    new, old = urlsplit(sent), urlsplit(stored)
+    try:
+        new, old = urlsplit(sent), urlsplit(stored)
+    except ValueError as error:
+        raise SecretMissing(f"not a valid URL: {error}") from error
     netloc = new.netloc
     if netloc.startswith("***@"):
         if "@" not in old.netloc:

@@ -296,3 +296,15 @@ def test_history_lists_backups(admin: TestClient) -> None:
 def test_without_config_path_editing_is_unavailable(setup: Setup) -> None:
     setup.app.state.settings = ConsoleSettings()
     assert setup.client().get("/api/admin/config").status_code == 404
+
+
+def test_odd_inputs_get_4xx_not_5xx(setup: Setup, admin: TestClient) -> None:
+    current = version(admin)
+    bodies: list[tuple[str, str]] = [
+        ("/api/admin/cameras/cam01", f'{{"version": "{current}", "url": "rtsp://***@[::1/s"}}'),
+        ("/api/admin/thresholds", f'{{"version": "{current}", "values": {{"absence_delay_s": NaN}}}}'),
+    ]  # fmt: skip
+    for path, text in bodies:
+        answer = admin.patch(path, content=text, headers={"Content-Type": "application/json"})
+        assert answer.status_code == 422, (path, answer.text)
+    assert setup.text() == CONFIG

@@ -39,7 +39,8 @@ function tickText(value) {
 
 /** A label shortened for the axis (the full text is in the tooltip and the table). */
 function short(label, room) {
-  const chars = Math.max(3, Math.floor(room / 11));
+  const wide = /[^\x00-\x7f]/.test(label); // CJK glyphs take about twice the width
+  const chars = Math.max(3, Math.floor(room / (wide ? 11 : 6.5)));
   return label.length > chars ? `${label.slice(0, chars - 1)}…` : label;
 }
 

@@ -19,11 +19,12 @@ from fastapi.testclient import TestClient
 from cases.ledger import CaseLedger
 from cases.store import Sources, open_case_db
 from cases.workdays import work_calendar
-from console.app import CaseSetup, create_app
+from console.app import CaseSetup, EvidenceSetup, create_app
 from console.auth import Role, ensure_user
 from hallwatch.config import Schedule
 from hallwatch.config_cases import CasesSettings
 from hallwatch.store import Store
+from recordings.clips import ClipStore
 from recordings.index import SegmentIndex
 from tests.console.test_api import SITE, FixedLive
 from tests.support.console_client import log_in
@@ -114,7 +115,8 @@ def full_app(folder: Path) -> tuple[FastAPI, Store]:
     Sources(db).add("sys")
     ledger = CaseLedger(db, work_calendar(Schedule()), CasesSettings())
     index = SegmentIndex(store, folder / "recordings")
-    app = create_app(SITE, store, FixedLive(), recording_index=index,
+    evidence = EvidenceSetup(ClipStore(store, folder / "clips"), folder / "exports", bytes(32))
+    app = create_app(SITE, store, FixedLive(), recording_index=index, evidence_setup=evidence,
                      cases=CaseSetup(ledger, Sources(db)))  # fmt: skip
     return app, store
 

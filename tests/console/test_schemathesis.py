@@ -9,6 +9,7 @@ session the run uses) and the server-sent event stream (it never ends).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -105,3 +106,40 @@ def test_no_request_gets_a_server_error(api_schema: Any, logged_in: dict[str, An
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
             failures += _fuzz(operation, mode, logged_in)
     assert failures == [], "\n".join(sorted(set(failures)))
+
+
+HUGE = 2**63  # one past SQLite's INTEGER range: an id or offset the schema does not bound
+
+
+def _unbounded_integers(raw: dict[str, Any]) -> Iterator[tuple[str, str, str, str]]:
+    """(method, path, parameter, where) for every integer parameter without a maximum."""
+    for path, operations in raw["paths"].items():
+        for method, operation in operations.items():
+            for parameter in operation.get("parameters", []):
+                schema = parameter.get("schema", {})
+                kinds = [schema, *schema.get("anyOf", [])]
+                if any(k.get("type") == "integer" and "maximum" not in k for k in kinds):
+                    yield method.upper(), path, parameter["name"], parameter["in"]
+
+
+def test_unbounded_integers_get_no_server_error(logged_in: dict[str, Any]) -> None:
+    """Random examples rarely reach 2**63; every unbounded integer parameter gets it once."""
+    from fastapi.testclient import TestClient
+
+    client = TestClient(logged_in["app"], raise_server_exceptions=False)
+    client.cookies.update(logged_in["cookies"])
+    client.headers.update(logged_in["headers"])
+    raw = client.get("/api/openapi.json").json()
+    failures, tried = [], 0
+    for method, path, name, where in _unbounded_integers(raw):
+        if path in ("/api/logout", "/api/events/stream"):
+            continue
+        value = str(HUGE)
+        url = re.sub(r"\{[^}]+\}", "1", path.replace("{" + name + "}", value))
+        query = {name: value} if where == "query" else {}
+        response = client.request(method, url, params=query)
+        tried += 1
+        if response.status_code >= 500:
+            failures.append(f"{response.status_code} {method} {url} {query or ''}")
+    assert tried >= 5
+    assert failures == [], "\n".join(failures)

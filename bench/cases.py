@@ -58,6 +58,7 @@ from cases.workdays import work_calendar  # noqa: E402
 from console.app import CaseSetup, create_app  # noqa: E402
 from hallwatch.config import Schedule, Site  # noqa: E402
 from hallwatch.config_cases import CasesSettings  # noqa: E402
+from hallwatch.config_edit import ApplyResult  # noqa: E402
 from hallwatch.database import Database  # noqa: E402
 from hallwatch.store import Store  # noqa: E402
 from tests.support.case_mix import START  # noqa: E402
@@ -129,6 +130,9 @@ class _NoLive:
 
     def live_fanout(self, camera_id: str, stream: str) -> None:
         return None
+
+    def apply_site(self, site: Site) -> ApplyResult:
+        return ApplyResult(applied=False, restart_required=True)  # no pipeline here
 
 
 def http_rate(console: Console, events: list[dict[str, Any]], batch: int) -> float:

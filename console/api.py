@@ -16,6 +16,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from console.auth import (
+    Offset,
     Role,
     StoreDep,
     UserDep,
@@ -63,6 +64,7 @@ def site_info(request: Request, site: SiteDep) -> dict[str, Any]:
     return {
         "name": site.name,
         "halls": [hall.model_dump() for hall in site.halls],
+        "timezone": site.schedule.timezone,
         "calendar_notices": request.app.state.settings.calendar_notices,
         "server_time": time.time(),
     }
@@ -155,7 +157,7 @@ def events(
     since: Annotated[float | None, Query(alias="from", ge=0, description="UNIX time")] = None,
     until: Annotated[float | None, Query(alias="to", ge=0, description="UNIX time")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     if since is not None and until is not None and until < since:
         raise unprocessable([problem("query", "to", "'to' must not be before 'from'")])

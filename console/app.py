@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from fastapi import Depends, FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from cases.ledger import CaseLedger
@@ -121,7 +125,23 @@ def create_app(
     app.add_api_route("/api/openapi.json", _openapi, methods=["GET"], include_in_schema=False)
     app.mount("/static", StaticFiles(directory=static_dir()), name="static")
     app.add_middleware(CsrfMiddleware)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
     return app
+
+
+class _AsciiJSON(JSONResponse):
+    """JSON with every non-ASCII character escaped: a lone surrogate cannot break it."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+
+
+async def _invalid_request(request: Request, exc: Exception) -> Response:
+    """FastAPI's 422 without echoing the input back: an input holding NaN or a lone surrogate
+    cannot be rendered as JSON, and the default answer then became a 500."""
+    assert isinstance(exc, RequestValidationError)
+    problems = [{k: v for k, v in error.items() if k != "input"} for error in exc.errors()]
+    return _AsciiJSON({"detail": jsonable_encoder(problems)}, status_code=422)
 
 
 def _openapi(request: Request, user: UserDep) -> dict[str, Any]:

@@ -20,13 +20,18 @@ from typing import Annotated, Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Path, Query, Request, status
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hallwatch.store import LoginFailures, Store, User
 
 SESSION_COOKIE = "hw_session"
 SESSION_TTL_S = 12 * 3600
+MAX_ID = 2**63 - 1  # the largest integer both databases store: larger ids answer 422, not 500
+
+# a row id in a path, and a paging offset: bounded so no database overflows on them
+RowId = Annotated[int, Path(ge=1, le=MAX_ID, description="Row id")]
+Offset = Annotated[int, Query(ge=0, le=MAX_ID, description="Rows to skip")]
 CSRF_COOKIE = "hw_csrf"
 CSRF_HEADER = "x-csrf-token"
 _hasher = PasswordHasher()

@@ -50,6 +50,7 @@ from cases.projection import CaseFacts, Place, fold, promised_limit
 from cases.store import URGENCY_ORDER, StoredEvent, events_of
 from cases.workdays import MICROS, WorkCalendar
 from console.auth import (
+    MAX_ID,
     Role,
     StoreDep,
     current_user,
@@ -68,7 +69,6 @@ InspectorDep = Annotated[User, Depends(require_role(Role.INSPECTOR))]
 # Recordings are opened from a little before a place's start to a little after its end: an
 # acceptance is recorded as one instant, after the applicant has been served at the counter.
 PLAY_MARGIN_S = 300.0
-MAX_ID = 2**63 - 1  # the largest id both databases store
 
 CASE_COLUMNS = (
     "case_id, item_code, item_name, department, window_id, applicant_type, accepted_at,"

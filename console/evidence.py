@@ -25,7 +25,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from console.auth import (
+    MAX_ID,
     Role,
+    RowId,
     StoreDep,
     UserDep,
     current_user,
@@ -67,7 +69,7 @@ class ExportBody(BaseModel):
     camera: str | None = Field(default=None, min_length=1, max_length=64)
     since: float | None = Field(default=None, alias="from", ge=0, allow_inf_nan=False)
     until: float | None = Field(default=None, alias="to", ge=0, allow_inf_nan=False)
-    event_id: int | None = Field(default=None, ge=1)
+    event_id: int | None = Field(default=None, ge=1, le=MAX_ID)
 
 
 def _problem(field: str, msg: str, kind: str = "value_error") -> dict[str, Any]:
@@ -192,7 +194,7 @@ async def export_file(
 
 @router.get("/events/{event_id}/clip")
 async def event_clip(
-    event_id: int, request: Request, store: StoreDep, user: UserDep
+    event_id: RowId, request: Request, store: StoreDep, user: UserDep
 ) -> FileResponse:
     clips: ClipStore | None = _state(request, "clips")
     if clips is None:

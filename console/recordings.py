@@ -12,7 +12,15 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
-from console.auth import StoreDep, UserDep, current_user, problem, sees_hall, unprocessable
+from console.auth import (
+    RowId,
+    StoreDep,
+    UserDep,
+    current_user,
+    problem,
+    sees_hall,
+    unprocessable,
+)
 from hallwatch.store import Store
 from recordings.index import Segment, SegmentIndex
 
@@ -75,7 +83,7 @@ def timeline(
 
 
 @router.get("/{segment_id}/video")
-async def video(segment_id: int, index: IndexDep, store: StoreDep, user: UserDep) -> FileResponse:
+async def video(segment_id: RowId, index: IndexDep, store: StoreDep, user: UserDep) -> FileResponse:
     try:
         segment = index.get(segment_id)
     except KeyError:

@@ -24,7 +24,9 @@ from starlette.concurrency import run_in_threadpool
 
 from console.api import visible_cameras
 from console.auth import (
+    Offset,
     Role,
+    RowId,
     StoreDep,
     current_user,
     problem,
@@ -72,7 +74,7 @@ def _event_or_404(store: Store, site: Site, user: User, event_id: int) -> Event:
 
 @router.post("/events/{event_id}/ack")
 async def acknowledge(
-    event_id: int, request: Request, store: StoreDep, user: OperatorDep
+    event_id: RowId, request: Request, store: StoreDep, user: OperatorDep
 ) -> dict[str, Any]:
     await run_in_threadpool(_event_or_404, store, _site(request), user, event_id)
     try:
@@ -88,7 +90,7 @@ async def acknowledge(
 
 @router.put("/events/{event_id}/verdict")
 async def give_verdict(
-    event_id: int, body: VerdictBody, request: Request, store: StoreDep, user: InspectorDep
+    event_id: RowId, body: VerdictBody, request: Request, store: StoreDep, user: InspectorDep
 ) -> dict[str, Any]:
     await run_in_threadpool(_event_or_404, store, _site(request), user, event_id)
     try:
@@ -169,7 +171,7 @@ def _review(request: Request, store: Store, user: User, event_id: int) -> dict[s
 
 @router.get("/events/{event_id}/review")
 async def event_review(
-    event_id: int, request: Request, store: StoreDep, user: InspectorDep
+    event_id: RowId, request: Request, store: StoreDep, user: InspectorDep
 ) -> dict[str, Any]:
     return await run_in_threadpool(_review, request, store, user, event_id)
 
@@ -188,7 +190,7 @@ async def review_queue(
     until: Annotated[float | None, Query(alias="to", ge=0, description="UNIX time")] = None,
     verdict: Annotated[VerdictFilter, Query()] = VerdictFilter.ANY,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     """The review queue, newest first. verdict: unreviewed (no verdict yet), reviewed (any
     verdict), confirmed / false_alarm / follow_up (the newest verdict), any (no filter)."""

@@ -88,7 +88,7 @@ def serve_requests(conn: Connection, engine: LocalEngine) -> None:
     while True:
         try:
             request: Request = conn.recv()
-        except EOFError:
+        except (EOFError, OSError):  # the parent closed the pipe (or is gone): end quietly
             return
         if isinstance(request, AnalyzeRequest):
             conn.send(engine.analyze(request.jobs))

@@ -458,12 +458,12 @@ def parse_yaml(text: str, *, file: str) -> Any:
         raise ConfigError([LocatedProblem(file, None, "", f"YAML error: {error}")]) from error
 
 
-def _plain(node: Any) -> Any:
+def plain(node: Any) -> Any:
     """ruamel round-trip nodes → plain dicts/lists so pydantic sees ordinary Python data."""
     if isinstance(node, dict):
-        return {str(key): _plain(value) for key, value in node.items()}
+        return {str(key): plain(value) for key, value in node.items()}
     if isinstance(node, list):
-        return [_plain(value) for value in node]
+        return [plain(value) for value in node]
     return node
 
 
@@ -474,8 +474,13 @@ def load_site(path: Path | str) -> Site:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise ConfigError([LocatedProblem(file, None, "", f"cannot read: {error}")]) from error
+    return site_from_text(text, file=file)
+
+
+def site_from_text(text: str, *, file: str) -> Site:
+    """Parse and validate a cameras.yaml text (what `load_site` does once the file is read)."""
     root = parse_yaml(text, file=file)
-    return validate_site(_plain(root), file=file, root=root)
+    return validate_site(plain(root), file=file, root=root)
 
 
 def data_dir_of(site: Site, config_path: Path) -> Path:

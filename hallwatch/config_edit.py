@@ -39,7 +39,14 @@ from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 from ruamel.yaml.tokens import CommentToken
 from ruamel.yaml.util import load_yaml_guess_indent
 
-from hallwatch.config import ConfigError, LocatedProblem, Site, _plain, parse_yaml, validate_site
+from hallwatch.config import (
+    ConfigError,
+    LocatedProblem,
+    Site,
+    parse_yaml,
+    plain,
+    site_from_text,
+)
 from ingest.source import redact_url
 
 log = logging.getLogger(__name__)
@@ -85,8 +92,7 @@ def version_of(text: str) -> str:
 
 def check_text(text: str, *, file: str) -> Site:
     """Exactly the checks of `hallwatch check-config` (load_site) on `text`."""
-    root = parse_yaml(text, file=file)
-    return validate_site(_plain(root), file=file, root=root)
+    return site_from_text(text, file=file)
 
 
 # --- the round-trip document ---------------------------------------------------------------
@@ -159,7 +165,7 @@ def _flow_like(node: CommentedMap | CommentedSeq, like: Any, *, default: bool) -
 
 
 def _same(old: Any, new: Any) -> bool:
-    old_plain = _plain(old)
+    old_plain = plain(old)
     if isinstance(old_plain, dt.date) and isinstance(new, str):
         return old_plain.isoformat() == new
     if isinstance(old_plain, list) and isinstance(new, list | tuple) and len(old_plain) == len(new):

@@ -25,7 +25,7 @@ from typing import Any
 
 from hallwatch.config import Site
 from hallwatch.events import Event, EventType
-from hallwatch.store import Store, _event_from_row
+from hallwatch.store import Store, event_from_row
 
 MAX_NOTE_CHARS = 2000
 
@@ -348,4 +348,4 @@ def review_queue(store: Store, query: QueueQuery) -> tuple[list[Event], int]:
         f"SELECT * FROM events {where} ORDER BY start DESC, id DESC LIMIT ? OFFSET ?",
         [*params, query.limit, query.offset],
     )
-    return [_event_from_row(row) for row in rows], total
+    return [event_from_row(row) for row in rows], total

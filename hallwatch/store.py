@@ -207,7 +207,7 @@ class StoreError(Exception):
     """The store cannot be opened or is newer than this program."""
 
 
-def _event_from_row(row: sqlite3.Row) -> Event:
+def event_from_row(row: sqlite3.Row) -> Event:
     return Event(
         id=row["id"],
         seq=row["seq"],
@@ -325,7 +325,7 @@ class Store:
         rows = self.query("SELECT * FROM events WHERE id = ?", (event_id,))
         if not rows:
             raise KeyError(event_id)
-        return _event_from_row(rows[0])
+        return event_from_row(rows[0])
 
     def list_events(self, query: EventQuery) -> tuple[list[Event], int]:
         """Events matching `query`, newest start first, and the total count."""
@@ -336,11 +336,11 @@ class Store:
             f"SELECT * FROM events {where} ORDER BY start DESC, id DESC LIMIT ? OFFSET ?",
             [*params, query.limit, query.offset],
         )
-        return [_event_from_row(row) for row in rows], total
+        return [event_from_row(row) for row in rows], total
 
     def events_after(self, seq: int, limit: int = 200) -> list[Event]:
         rows = self.query("SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?", (seq, limit))
-        return [_event_from_row(row) for row in rows]
+        return [event_from_row(row) for row in rows]
 
     def max_seq(self) -> int:
         return int(self.query("SELECT COALESCE(MAX(seq), 0) FROM events")[0][0])

@@ -281,3 +281,25 @@ def test_every_route_of_the_app_needs_a_login_or_a_source_key(
             assert response.status_code in (expected, 401), (method, path, response.status_code)
             checked += 1
     assert checked >= 20
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/api/events/1/verdict", '{"verdict": "confirmed", "note": NaN}'),  # NaN: not JSON
+        ("/api/events/1/verdict", '{"verdict": "\\ud800", "note": ""}'),  # a lone surrogate
+        ("/api/users", '{"username": "\\ud800x", "role": "\\udfff"}'),
+    ],
+)
+def test_malformed_input_that_cannot_be_echoed_still_gets_field_level_422(
+    client: TestClient, store: Store, path: str, body: str
+) -> None:
+    password = ensure_user(store, "boss", Role.ADMIN)
+    assert log_in(client, "boss", password).status_code == 200
+    method = "PUT" if path.endswith("verdict") else "POST"
+    response = client.request(
+        method, path, content=body, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 422, response.text
+    problems = response.json()["detail"]
+    assert problems and all("loc" in p and "msg" in p and "input" not in p for p in problems)

@@ -17,14 +17,25 @@ export function el(tag, attrs, ...children) {
   return node;
 }
 
+// Times are shown in the site's time zone (set from /api/site), whatever the browser's zone.
+let timeZone;
+
+export function setTimeZone(zone) {
+  timeZone = zone;
+}
+
+export function siteTimeZone() {
+  return timeZone;
+}
+
 export function fmtTime(unix) {
   if (unix === null || unix === undefined) return "—";
-  return new Date(unix * 1000).toLocaleTimeString(locale(), { hour12: false });
+  return new Date(unix * 1000).toLocaleTimeString(locale(), { hour12: false, timeZone });
 }
 
 export function fmtDateTime(unix) {
   if (unix === null || unix === undefined) return "—";
-  return new Date(unix * 1000).toLocaleString(locale(), { hour12: false });
+  return new Date(unix * 1000).toLocaleString(locale(), { hour12: false, timeZone });
 }
 
 export function fmtDuration(seconds) {

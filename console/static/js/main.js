@@ -1,7 +1,7 @@
 // The console shell: who is logged in, the navigation (by role), a hash router that loads one
 // view module at a time, and one server-sent event stream shared by every view.
 import { api, request } from "./api.js";
-import { allowed, el } from "./dom.js";
+import { allowed, el, setTimeZone } from "./dom.js";
 import { applyI18n, bindLangToggle, onLang, t } from "./i18n.js";
 
 // The views, in menu order. A view module's default export is
@@ -78,10 +78,9 @@ function renderNav(active) {
 }
 
 function parseHash() {
-  const [id, ...rest] = window.location.hash.replace(/^#\/?/, "").split("/");
-  const [last, query] = (rest.length ? rest[rest.length - 1] : "").split("?");
-  const path = rest.length ? [...rest.slice(0, -1), last] : [];
-  return { id, path: path.filter(Boolean), params: new URLSearchParams(query || "") };
+  const [pathPart, query] = window.location.hash.replace(/^#\/?/, "").split("?");
+  const [id, ...rest] = pathPart.split("/");
+  return { id, path: rest.filter(Boolean), params: new URLSearchParams(query || "") };
 }
 
 async function route() {
@@ -132,6 +131,7 @@ async function main() {
       `${shell.me.username} (${t(`role_${shell.me.role}`)})`;
   });
   shell.site = await api("/api/site");
+  if (shell.site.timezone) setTimeZone(shell.site.timezone);
   document.getElementById("site-name").textContent = shell.site.name;
   document.getElementById("notices").replaceChildren(
     ...shell.site.calendar_notices.map((n) => el("div", { class: "notice" }, n)));

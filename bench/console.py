@@ -815,6 +815,8 @@ def main() -> int:
     parser.add_argument("--skip-cpu", action="store_true", help="skip the live view")
     parser.add_argument("--skip-api", action="store_true", help="skip the event API")
     args = parser.parse_args()
+    if args.viewers < 1 or args.clients < 1 or args.seconds <= 0 or args.baseline <= 0:
+        parser.error("--viewers and --clients must be >= 1, --seconds and --baseline > 0")
     problems: list[str] = []
     with tempfile.TemporaryDirectory(prefix="hw-bench-console-") as tmp:
         try:

@@ -15,6 +15,7 @@ import datetime as dt
 import logging
 import re
 import threading
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
@@ -30,6 +31,7 @@ from hallwatch.config_edit import (
     InvalidEdit,
     ItemPath,
     NotFound,
+    Saved,
     SecretMissing,
     StaleVersion,
     add_item,
@@ -39,6 +41,7 @@ from hallwatch.config_edit import (
     set_item,
     set_section,
 )
+from hallwatch.store import Store, User
 from ingest.source import redact_url
 
 router = APIRouter(
@@ -261,40 +264,59 @@ def config_file(request: Request) -> ConfigFile:
 ConfigDep = Annotated[ConfigFile, Depends(config_file)]
 
 
-def save(
-    request: Request, user: UserDep, store: StoreDep, config: ConfigFile, version: str,
-    edit: Edit, target: tuple[str, str],
-) -> dict[str, Any]:  # fmt: skip
-    """Write `edit`, apply the new site to the running service, audit it; the answer."""
-    section, ident = target
-    with _SAVING:
-        try:
-            saved = config.edit(version, edit)
-        except StaleVersion as error:
-            raise HTTPException(
-                status.HTTP_409_CONFLICT,
-                "cameras.yaml changed since it was loaded (another admin or a hand edit):"
-                " reload it and make the change again",
-            ) from error
-        except NotFound as error:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, str(error)) from error
-        except SecretMissing as error:
-            raise unprocessable([problem("body", "url", str(error))]) from error
-        except InvalidEdit as error:
-            raise unprocessable(located(error)) from error
-        result = ApplyResult(True, False)
-        if saved.changed:
-            result = request.app.state.live.apply_site(saved.snapshot.site)
-            if result.applied:
-                request.app.state.site = saved.snapshot.site
-            summary = f"{ident}: {'/'.join(saved.changed)}"
-            store.audit(
-                user.username, "config_change", f"{section}/{ident}", section=section,
-                id=ident, changed=saved.changed, summary=summary,
-                restart_required=result.restart_required,
-            )  # fmt: skip
-            log.info("config %s/%s changed by %s: %s", section, ident, user.username, summary)
-    return {"version": saved.snapshot.version, "changed": saved.changed, **result.to_json()}
+@dataclass(frozen=True)
+class Editing:
+    """One admin's edit request: who, where it is written, and what it is applied to."""
+
+    request: Request
+    user: User
+    store: Store
+    config: ConfigFile
+
+    def save(self, version: str, edit: Edit, target: tuple[str, str]) -> dict[str, Any]:
+        """Write `edit`, apply the new site to the running service, audit it; the answer."""
+        section, ident = target
+        with _SAVING:
+            saved = _write(self.config, version, edit)
+            result = ApplyResult(True, False)
+            if saved.changed:
+                result = self.request.app.state.live.apply_site(saved.snapshot.site)
+                if result.applied:
+                    self.request.app.state.site = saved.snapshot.site
+                summary = f"{ident}: {'/'.join(saved.changed)}"
+                self.store.audit(
+                    self.user.username, "config_change", f"{section}/{ident}", section=section,
+                    id=ident, changed=saved.changed, summary=summary,
+                    restart_required=result.restart_required,
+                )  # fmt: skip
+                log.info("config %s/%s changed by %s: %s", section, ident, self.user.username,
+                         summary)  # fmt: skip
+        return {"version": saved.snapshot.version, "changed": saved.changed, **result.to_json()}
+
+
+def _write(config: ConfigFile, version: str, edit: Edit) -> Saved:
+    """The edit written, or the HTTP error that says why not."""
+    try:
+        return config.edit(version, edit)
+    except StaleVersion as error:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            "cameras.yaml changed since it was loaded (another admin or a hand edit):"
+            " reload it and make the change again",
+        ) from error
+    except NotFound as error:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(error)) from error
+    except SecretMissing as error:
+        raise unprocessable([problem("body", "url", str(error))]) from error
+    except InvalidEdit as error:
+        raise unprocessable(located(error)) from error
+
+
+def editing(request: Request, user: UserDep, store: StoreDep, config: ConfigDep) -> Editing:
+    return Editing(request, user, store, config)
+
+
+EditingDep = Annotated[Editing, Depends(editing)]
 
 
 # --- routes ----------------------------------------------------------------------------------
@@ -323,9 +345,7 @@ def config_history(config: ConfigDep) -> list[dict[str, Any]]:
 
 
 @router.post("/cameras", status_code=status.HTTP_201_CREATED)
-def add_camera(
-    body: NewCamera, request: Request, user: UserDep, store: StoreDep, config: ConfigDep
-) -> dict[str, Any]:
+def add_camera(body: NewCamera, editing: EditingDep) -> dict[str, Any]:
     fields = new_item_fields(body)
     for key in ("url", "sub_url"):
         try:
@@ -334,122 +354,91 @@ def add_camera(
         except SecretMissing as error:
             raise unprocessable([problem("body", key, str(error))]) from error
     edit = add_item(ItemPath("cameras"), fields)
-    return save(request, user, store, config, body.version, edit, ("cameras", body.id))
+    return editing.save(body.version, edit, ("cameras", body.id))
 
 
 @router.patch("/cameras/{camera_id}")
-def change_camera(
-    camera_id: IdPath, body: CameraChange, request: Request, user: UserDep, store: StoreDep,
-    config: ConfigDep,
-) -> dict[str, Any]:  # fmt: skip
+def change_camera(camera_id: IdPath, body: CameraChange, editing: EditingDep) -> dict[str, Any]:
     edit = set_camera(camera_id, fields_of(body))
-    return save(request, user, store, config, body.version, edit, ("cameras", camera_id))
+    return editing.save(body.version, edit, ("cameras", camera_id))
 
 
 @router.delete("/cameras/{camera_id}")
-def remove_camera(
-    camera_id: IdPath, version: VersionQuery, request: Request, user: UserDep, store: StoreDep,
-    config: ConfigDep,
-) -> dict[str, Any]:  # fmt: skip
+def remove_camera(camera_id: IdPath, version: VersionQuery, editing: EditingDep) -> dict[str, Any]:
     edit = remove_item(ItemPath("cameras"), camera_id)
-    return save(request, user, store, config, version, edit, ("cameras", camera_id))
+    return editing.save(version, edit, ("cameras", camera_id))
 
 
 @router.post("/windows", status_code=status.HTTP_201_CREATED)
-def add_window(
-    body: NewWindow, request: Request, user: UserDep, store: StoreDep, config: ConfigDep
-) -> dict[str, Any]:
+def add_window(body: NewWindow, editing: EditingDep) -> dict[str, Any]:
     edit = add_item(ItemPath("windows"), new_item_fields(body))
-    return save(request, user, store, config, body.version, edit, ("windows", body.id))
+    return editing.save(body.version, edit, ("windows", body.id))
 
 
 @router.patch("/windows/{window_id}")
-def change_window(
-    window_id: IdPath, body: WindowChange, request: Request, user: UserDep, store: StoreDep,
-    config: ConfigDep,
-) -> dict[str, Any]:  # fmt: skip
+def change_window(window_id: IdPath, body: WindowChange, editing: EditingDep) -> dict[str, Any]:
     """Name, department, camera, staff on duty and the staff/queue/customer zones."""
     edit = set_item(ItemPath("windows"), window_id, fields_of(body))
-    return save(request, user, store, config, body.version, edit, ("windows", window_id))
+    return editing.save(body.version, edit, ("windows", window_id))
 
 
 @router.delete("/windows/{window_id}")
-def remove_window(
-    window_id: IdPath, version: VersionQuery, request: Request, user: UserDep, store: StoreDep,
-    config: ConfigDep,
-) -> dict[str, Any]:  # fmt: skip
+def remove_window(window_id: IdPath, version: VersionQuery, editing: EditingDep) -> dict[str, Any]:
     edit = remove_item(ItemPath("windows"), window_id)
-    return save(request, user, store, config, version, edit, ("windows", window_id))
+    return editing.save(version, edit, ("windows", window_id))
 
 
 @router.post("/queues", status_code=status.HTTP_201_CREATED)
-def add_queue(
-    body: NewQueue, request: Request, user: UserDep, store: StoreDep, config: ConfigDep
-) -> dict[str, Any]:
+def add_queue(body: NewQueue, editing: EditingDep) -> dict[str, Any]:
     edit = add_item(ItemPath("queues"), new_item_fields(body))
-    return save(request, user, store, config, body.version, edit, ("queues", body.id))
+    return editing.save(body.version, edit, ("queues", body.id))
 
 
 @router.patch("/queues/{queue_id}")
-def change_queue(
-    queue_id: IdPath, body: QueueChange, request: Request, user: UserDep, store: StoreDep,
-    config: ConfigDep,
-) -> dict[str, Any]:  # fmt: skip
+def change_queue(queue_id: IdPath, body: QueueChange, editing: EditingDep) -> dict[str, Any]:
     edit = set_item(ItemPath("queues"), queue_id, fields_of(body))
-    return save(request, user, store, config, body.version, edit, ("queues", queue_id))
+    return editing.save(body.version, edit, ("queues", queue_id))
 
 
 @router.delete("/queues/{queue_id}")
-def remove_queue(
-    queue_id: IdPath, version: VersionQuery, request: Request, user: UserDep, store: StoreDep,
-    config: ConfigDep,
-) -> dict[str, Any]:  # fmt: skip
+def remove_queue(queue_id: IdPath, version: VersionQuery, editing: EditingDep) -> dict[str, Any]:
     edit = remove_item(ItemPath("queues"), queue_id)
-    return save(request, user, store, config, version, edit, ("queues", queue_id))
+    return editing.save(version, edit, ("queues", queue_id))
 
 
 @router.post("/cameras/{camera_id}/zones", status_code=status.HTTP_201_CREATED)
-def add_site_zone(
-    camera_id: IdPath, body: NewSiteZone, request: Request, user: UserDep, store: StoreDep,
-    config: ConfigDep,
-) -> dict[str, Any]:  # fmt: skip
+def add_site_zone(camera_id: IdPath, body: NewSiteZone, editing: EditingDep) -> dict[str, Any]:
     edit = add_item(ItemPath("zones", camera_id), new_item_fields(body))
     target = ("zones", f"{camera_id}/{body.id}")
-    return save(request, user, store, config, body.version, edit, target)
+    return editing.save(body.version, edit, target)
 
 
 @router.patch("/cameras/{camera_id}/zones/{zone_id}")
 def change_site_zone(
-    camera_id: IdPath, zone_id: IdPath, body: SiteZoneChange, request: Request, user: UserDep,
-    store: StoreDep, config: ConfigDep,
-) -> dict[str, Any]:  # fmt: skip
+    camera_id: IdPath, zone_id: IdPath, body: SiteZoneChange, editing: EditingDep
+) -> dict[str, Any]:
     edit = set_item(ItemPath("zones", camera_id), zone_id, fields_of(body))
     target = ("zones", f"{camera_id}/{zone_id}")
-    return save(request, user, store, config, body.version, edit, target)
+    return editing.save(body.version, edit, target)
 
 
 @router.delete("/cameras/{camera_id}/zones/{zone_id}")
 def remove_site_zone(
-    camera_id: IdPath, zone_id: IdPath, version: VersionQuery, request: Request,
-    user: UserDep, store: StoreDep, config: ConfigDep,
-) -> dict[str, Any]:  # fmt: skip
+    camera_id: IdPath, zone_id: IdPath, version: VersionQuery, editing: EditingDep
+) -> dict[str, Any]:
     edit = remove_item(ItemPath("zones", camera_id), zone_id)
     target = ("zones", f"{camera_id}/{zone_id}")
-    return save(request, user, store, config, version, edit, target)
+    return editing.save(version, edit, target)
 
 
 @router.patch("/schedule")
-def change_schedule(
-    body: ScheduleChange, request: Request, user: UserDep, store: StoreDep, config: ConfigDep
-) -> dict[str, Any]:
+def change_schedule(body: ScheduleChange, editing: EditingDep) -> dict[str, Any]:
     edit = set_section("schedule", fields_of(body, keep_null=frozenset({"lunch_break"})))
-    return save(request, user, store, config, body.version, edit, ("schedule", "schedule"))
+    return editing.save(body.version, edit, ("schedule", "schedule"))
 
 
 @router.patch("/thresholds")
-def change_thresholds(
-    body: ThresholdsChange, request: Request, user: UserDep, store: StoreDep, config: ConfigDep
-) -> dict[str, Any]:
+def change_thresholds(body: ThresholdsChange, editing: EditingDep) -> dict[str, Any]:
     known = Thresholds.model_fields
     unknown = [name for name in body.values if name not in known]
     if unknown:
@@ -457,4 +446,4 @@ def change_thresholds(
             [problem("body", f"values.{name}", f"unknown threshold '{name}'") for name in unknown]
         )
     edit = set_section("thresholds", dict(body.values))
-    return save(request, user, store, config, body.version, edit, ("thresholds", "thresholds"))
+    return editing.save(body.version, edit, ("thresholds", "thresholds"))

@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from console.auth import (
     Offset,
     Role,
+    SiteDep,
     StoreDep,
     UserDep,
     current_user,
@@ -39,12 +40,6 @@ SSE_POLL_S = 0.5
 SSE_HEARTBEAT_S = 15.0
 
 
-def _site(request: Request) -> Site:
-    site: Site = request.app.state.site
-    return site
-
-
-SiteDep = Annotated[Site, Depends(_site)]
 
 
 def visible_cameras(site: Site, user: User) -> frozenset[str] | None:

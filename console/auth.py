@@ -23,6 +23,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from fastapi import Depends, HTTPException, Path, Query, Request, status
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from hallwatch.config import Site
 from hallwatch.store import LoginFailures, Store, User
 
 SESSION_COOKIE = "hw_session"
@@ -291,3 +292,16 @@ def require_role(*roles: Role) -> Callable[..., Coroutine[Any, Any, User]]:
         return user
 
     return dependency
+
+
+OperatorDep = Annotated[User, Depends(require_role(Role.OPERATOR))]
+InspectorDep = Annotated[User, Depends(require_role(Role.INSPECTOR))]
+
+
+def site_of(request: Request) -> Site:
+    """The site the console runs (replaced when the admin view applies an edit)."""
+    site: Site = request.app.state.site
+    return site
+
+
+SiteDep = Annotated[Site, Depends(site_of)]

@@ -51,20 +51,17 @@ from cases.store import URGENCY_ORDER, StoredEvent, events_of
 from cases.workdays import MICROS, WorkCalendar
 from console.auth import (
     MAX_ID,
-    Role,
+    InspectorDep,
     StoreDep,
     current_user,
     problem,
-    require_role,
     unprocessable,
 )
 from console.recordings import MAX_RANGE_S
 from hallwatch.config import Site
 from hallwatch.database import Cursor, Row
-from hallwatch.store import User
 
 router = APIRouter(prefix="/api", dependencies=[Depends(current_user)])
-InspectorDep = Annotated[User, Depends(require_role(Role.INSPECTOR))]
 
 # Recordings are opened from a little before a place's start to a little after its end: an
 # acceptance is recorded as one instant, after the applicant has been served at the counter.

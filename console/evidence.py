@@ -26,13 +26,12 @@ from starlette.concurrency import run_in_threadpool
 
 from console.auth import (
     MAX_ID,
-    Role,
+    InspectorDep,
     RowId,
     StoreDep,
     UserDep,
     current_user,
     problem,
-    require_role,
     unprocessable,
 )
 from hallwatch.config import Site
@@ -54,7 +53,6 @@ from recordings.index import SegmentIndex
 log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/api", dependencies=[Depends(current_user)])
-InspectorDep = Annotated[User, Depends(require_role(Role.INSPECTOR))]
 
 MAX_EXPORT_S = 3600.0
 TEXT = "text/plain; charset=utf-8"

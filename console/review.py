@@ -24,14 +24,15 @@ from starlette.concurrency import run_in_threadpool
 
 from console.api import visible_cameras
 from console.auth import (
+    InspectorDep,
     Offset,
-    Role,
+    OperatorDep,
     RowId,
     StoreDep,
     current_user,
     problem,
-    require_role,
     sees_hall,
+    site_of,
     unprocessable,
 )
 from hallwatch import reviews
@@ -42,8 +43,6 @@ from hallwatch.store import Store, User
 from recordings.clips import ClipStore
 
 router = APIRouter(prefix="/api", dependencies=[Depends(current_user)])
-OperatorDep = Annotated[User, Depends(require_role(Role.OPERATOR))]
-InspectorDep = Annotated[User, Depends(require_role(Role.INSPECTOR))]
 
 DEFAULT_FPS = 25.0
 
@@ -53,11 +52,6 @@ class VerdictBody(BaseModel):
 
     verdict: Verdict = Field(description="confirmed, false_alarm or follow_up")
     note: str = Field(default="", max_length=MAX_NOTE_CHARS, description="The inspector's note")
-
-
-def _site(request: Request) -> Site:
-    site: Site = request.app.state.site
-    return site
 
 
 def _event_or_404(store: Store, site: Site, user: User, event_id: int) -> Event:
@@ -76,7 +70,7 @@ def _event_or_404(store: Store, site: Site, user: User, event_id: int) -> Event:
 async def acknowledge(
     event_id: RowId, request: Request, store: StoreDep, user: OperatorDep
 ) -> dict[str, Any]:
-    await run_in_threadpool(_event_or_404, store, _site(request), user, event_id)
+    await run_in_threadpool(_event_or_404, store, site_of(request), user, event_id)
     try:
         ack, stored = await run_in_threadpool(
             reviews.acknowledge, store, event_id, user.username, time.time()
@@ -92,7 +86,7 @@ async def acknowledge(
 async def give_verdict(
     event_id: RowId, body: VerdictBody, request: Request, store: StoreDep, user: InspectorDep
 ) -> dict[str, Any]:
-    await run_in_threadpool(_event_or_404, store, _site(request), user, event_id)
+    await run_in_threadpool(_event_or_404, store, site_of(request), user, event_id)
     try:
         entry = await run_in_threadpool(
             reviews.add_verdict, store, event_id, body.verdict, body.note, user.username,
@@ -154,7 +148,7 @@ def _clip_json(clips: ClipStore | None, event_id: int) -> dict[str, Any]:
 
 def _review(request: Request, store: Store, user: User, event_id: int) -> dict[str, Any]:
     """The review page of one event (blocking: run it in a worker thread)."""
-    site = _site(request)
+    site = site_of(request)
     event = _event_or_404(store, site, user, event_id)
     history = reviews.verdict_history(store, event_id)
     ack = reviews.ack_of(store, event_id)
@@ -194,7 +188,7 @@ async def review_queue(
 ) -> dict[str, Any]:
     """The review queue, newest first. verdict: unreviewed (no verdict yet), reviewed (any
     verdict), confirmed / false_alarm / follow_up (the newest verdict), any (no filter)."""
-    site = _site(request)
+    site = site_of(request)
     given = QueueFilter(hall, department, window, camera, type, since, until, verdict)
     problems = reviews.filter_problems(site, given)
     if problems:

@@ -20,9 +20,9 @@ from console.auth import (
     hash_password,
     problem,
     require_role,
+    site_of,
     unprocessable,
 )
-from hallwatch.config import Site
 from hallwatch.store import User
 
 router = APIRouter(prefix="/api", tags=["users"], dependencies=[Depends(require_role())])
@@ -101,13 +101,8 @@ def admin_change_refusal(
     return None
 
 
-def _site(request: Request) -> Site:
-    site: Site = request.app.state.site
-    return site
-
-
 def _check_halls(request: Request, halls: list[str] | None) -> None:
-    known = {hall.id for hall in _site(request).halls}
+    known = {hall.id for hall in site_of(request).halls}
     unknown = sorted(set(halls or []) - known)
     if unknown:
         raise unprocessable([problem("body", "halls", f"unknown halls: {', '.join(unknown)}")])

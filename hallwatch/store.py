@@ -378,12 +378,14 @@ class Store:
     # --- users and sessions -----------------------------------------------------------------
 
     def add_user(self, username: str, password_hash: str, role: str) -> User:
+        created_at = time.time()
         with self.transaction() as conn:
             cursor = conn.execute(
                 "INSERT INTO users (username, password_hash, role, created_at) VALUES (?, ?, ?, ?)",
-                (username, password_hash, role, time.time()),
+                (username, password_hash, role, created_at),
             )
-        return User(int(cursor.lastrowid or 0), username, password_hash, role)
+        user_id = int(cursor.lastrowid or 0)
+        return User(user_id, username, password_hash, role, created_at=created_at)
 
     def set_password(self, username: str, password_hash: str) -> None:
         with self.transaction() as conn:

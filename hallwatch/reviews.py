@@ -25,7 +25,7 @@ from typing import Any
 
 from hallwatch.config import Site
 from hallwatch.events import Event, EventType
-from hallwatch.store import Store, event_from_row
+from hallwatch.store import Store
 
 MAX_NOTE_CHARS = 2000
 
@@ -342,10 +342,4 @@ def queue_conditions(query: QueueQuery) -> tuple[list[str], list[Any]]:
 def review_queue(store: Store, query: QueueQuery) -> tuple[list[Event], int]:
     """The events of the review queue, newest first, and how many match in all."""
     clauses, params = queue_conditions(query)
-    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-    total = int(store.query(f"SELECT COUNT(*) FROM events {where}", params)[0][0])
-    rows = store.query(
-        f"SELECT * FROM events {where} ORDER BY start DESC, id DESC LIMIT ? OFFSET ?",
-        [*params, query.limit, query.offset],
-    )
-    return [event_from_row(row) for row in rows], total
+    return store.event_page(clauses, params, query.limit, query.offset)

@@ -330,11 +330,17 @@ class Store:
     def list_events(self, query: EventQuery) -> tuple[list[Event], int]:
         """Events matching `query`, newest start first, and the total count."""
         clauses, params = _event_filters(query)
+        return self.event_page(clauses, params, query.limit, query.offset)
+
+    def event_page(
+        self, clauses: Sequence[str], params: Sequence[Any], limit: int, offset: int
+    ) -> tuple[list[Event], int]:
+        """One page of the events meeting all `clauses`, newest start first, and their total."""
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         total = int(self.query(f"SELECT COUNT(*) FROM events {where}", params)[0][0])
         rows = self.query(
             f"SELECT * FROM events {where} ORDER BY start DESC, id DESC LIMIT ? OFFSET ?",
-            [*params, query.limit, query.offset],
+            [*params, limit, offset],
         )
         return [event_from_row(row) for row in rows], total
 

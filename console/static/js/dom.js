@@ -47,6 +47,13 @@ export function fmtDuration(seconds) {
   return m > 0 ? `${m}:${rest}` : `${s} ${t("seconds")}`;
 }
 
+/** The download links of an evidence export's files (POST /api/exports answers them). */
+export function exportLinks(files) {
+  return el("ul", {}, ...files.map((f) => el("li", {},
+    el("a", { href: f.url, download: f.name }, f.name),
+    ` (${(f.bytes / 1024).toFixed(1)} KiB)`)));
+}
+
 /** A role may use a view when it is listed, and admin may use every view. */
 export function allowed(role, roles) {
   return role === "admin" || roles.includes(role);

@@ -2,7 +2,6 @@
 // (most urgent first, paged); `#/cases/<case_id>` shows one case: its deadline in working days,
 // its card with reasons and history, and its timeline (acceptance, steps, pauses, completion,
 // card changes) with buttons that open the window's recording at that time in the playback view.
-// (Query links keep a slash before `?`: the shell's router reads a query after a path part.)
 import { api } from "../api.js";
 import { el, fmtDateTime } from "../dom.js";
 import { addMessages, getLang, onLang, t } from "../i18n.js";

@@ -5,7 +5,7 @@
 // evidence export (POST /api/exports, audited by the server).
 // Keys: ←/→ move 10 s (Shift: 60 s), + / - zoom (day, 6 h, 2 h, 1 h, 15 min), [ ] range.
 import { api } from "../api.js";
-import { allowed, el, fmtDateTime, fmtTime } from "../dom.js";
+import { allowed, el, exportLinks, fmtDateTime, fmtTime } from "../dom.js";
 import { addMessages, t } from "../i18n.js";
 
 addMessages({
@@ -230,8 +230,7 @@ export default async function mount(root, ctx) {
     try {
       const result = await api("/api/exports", { method: "POST",
         body: { camera: st.camera, from: sel.from, to: sel.to } });
-      exportBox.replaceChildren(el("span", {}, t("playback_export_done")), el("ul", {},
-        result.files.map((f) => el("li", {}, el("a", { href: f.url, download: f.name }, f.name)))));
+      exportBox.replaceChildren(el("span", {}, t("playback_export_done")), exportLinks(result.files));
       status.textContent = "";
     } catch (err) {
       status.textContent = err.lines ? err.lines().join("; ") : String(err);

@@ -2,7 +2,7 @@
 // time range, verdict), keyboard navigation (j/k or arrows, Enter opens), the clip player with
 // the zones overlay, the verdict form with its history, and evidence export.
 import { api } from "../api.js";
-import { el, fmtDateTime, fmtDuration, fmtTime } from "../dom.js";
+import { el, exportLinks, fmtDateTime, fmtDuration, fmtTime } from "../dom.js";
 import { addMessages, onLang, t } from "../i18n.js";
 import { createPlayer } from "../player.js";
 
@@ -149,9 +149,7 @@ function historyList(history) {
 function exportFiles(result) {
   return el("div", { id: "review-export-files" },
     el("h3", {}, `${t("review_export_files")} · ${result.id}`),
-    el("ul", {}, ...result.files.map((f) => el("li", {},
-      el("a", { href: f.url, download: f.name }, f.name),
-      ` (${(f.bytes / 1024).toFixed(1)} KiB)`))));
+    exportLinks(result.files));
 }
 
 /** The detail panel of one event: facts, player, verdict form, history, export. */

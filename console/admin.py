@@ -222,12 +222,24 @@ def new_item_fields(body: Body) -> dict[str, Any]:
 # --- answers ---------------------------------------------------------------------------------
 
 
+SECRET = "***"
+
+
 def redacted_site(site: Site) -> dict[str, Any]:
+    """The site as JSON without secrets: URL credentials, the GB password, the upload key."""
     data = site.model_dump(mode="json")
     for camera in data["cameras"]:
         for key in ("url", "sub_url"):
             if camera.get(key):
                 camera[key] = redact_url(camera[key])
+    relay = data["relay"]
+    for target in relay["push"]:
+        target["url"] = redact_url(target["url"])
+    if relay["gb28181"] is not None:
+        relay["gb28181"]["password"] = SECRET
+    if relay["upload"] is not None:
+        relay["upload"]["key"] = SECRET
+        relay["upload"]["url"] = redact_url(relay["upload"]["url"])
     return data
 
 

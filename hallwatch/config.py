@@ -30,6 +30,7 @@ from hallwatch.config_base import (
     optional_polygon,
 )
 from hallwatch.config_cases import CasesSettings
+from hallwatch.config_relay import RelaySettings
 from hallwatch.yamlloc import line_of
 
 Loc = tuple[str | int, ...]
@@ -259,6 +260,10 @@ class Site(Model):
     live: LiveSettings = Field(
         default=LiveSettings(), description="Live wall over WebRTC: ICE addresses, viewer limits"
     )
+    relay: RelaySettings = Field(
+        default=RelaySettings(),
+        description="Relay to the provincial video centre: stream push, GB/T 28181, upload",
+    )
 
     def camera(self, camera_id: str) -> Camera:
         for camera in self.cameras:
@@ -368,12 +373,57 @@ def check_zones_on_tender_cameras(data: dict[str, Any]) -> Iterator[Problem]:
             )
 
 
+def _relay_items(data: dict[str, Any]) -> Iterator[tuple[Loc, dict[str, Any]]]:
+    """The relay's push targets and GB channels, each with where it is."""
+    relay = data.get("relay")
+    if not isinstance(relay, dict):
+        return
+    for index, item in _items(relay, "push"):
+        yield ("relay", "push", index), item
+    gb = relay.get("gb28181")
+    if isinstance(gb, dict):
+        for index, item in _items(gb, "channels"):
+            yield ("relay", "gb28181", "channels", index), item
+
+
+def check_relay_cameras(data: dict[str, Any]) -> Iterator[Problem]:
+    known = _ids(data, "cameras")
+    for loc, item in _relay_items(data):
+        camera = item.get("camera")
+        if camera is not None and str(camera) not in known:
+            yield Problem(
+                (*loc, "camera"),
+                f"relay names unknown camera '{camera}'"
+                f" (known: {', '.join(sorted(known)) or 'none'})",
+            )
+
+
+def check_relay_channels(data: dict[str, Any]) -> Iterator[Problem]:
+    """GB channel ids are unique, and none is the platform's own id."""
+    gb = data.get("relay", {}).get("gb28181") if isinstance(data.get("relay"), dict) else None
+    if not isinstance(gb, dict):
+        return
+    seen: dict[str, int] = {str(gb.get("platform_id")): -1}
+    for index, item in _items(gb, "channels"):
+        ident = str(item.get("channel_id"))
+        if ident in seen:
+            other = "platform_id" if seen[ident] < 0 else f"channels[{seen[ident]}]"
+            yield Problem(
+                ("relay", "gb28181", "channels", index, "channel_id"),
+                f"channel id {ident} is already used by relay.gb28181.{other}",
+            )
+        else:
+            seen[ident] = index
+
+
 SITE_CHECKS: tuple[Callable[[dict[str, Any]], Iterable[Problem]], ...] = (
     check_unique_ids,
     check_window_cameras,
     check_camera_halls,
     check_queue_cameras,
     check_zones_on_tender_cameras,
+    check_relay_cameras,
+    check_relay_channels,
 )
 
 

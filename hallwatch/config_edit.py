@@ -618,6 +618,8 @@ def restart_reasons(old: Site, new: Site) -> list[Reason]:
         reasons.append(Reason("data_dir"))
     if old.cases != new.cases:
         reasons.append(Reason("cases"))
+    if old.relay != new.relay:
+        reasons.append(Reason("relay"))
     if old.schedule != new.schedule:  # the case clock's working-day calendar
         reasons.append(Reason("case_calendar"))
     cameras_of = ({w.id: w.camera for w in site.windows} for site in (old, new))

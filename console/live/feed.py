@@ -22,8 +22,8 @@ from typing import Any
 
 import av
 
-from console.live.bitstream import AnnexB
 from console.live.plan import StreamFacts
+from ingest.annexb import AnnexB
 from ingest.packets import FanOut, PacketItem, PacketQueue, SessionEnded, StreamInfo
 
 log = logging.getLogger(__name__)

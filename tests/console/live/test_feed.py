@@ -12,11 +12,11 @@ from typing import Any
 import av
 import pytest
 
-from console.live.bitstream import nal_types
 from console.live.feed import CameraFeed, LivePacket, ViewerQueue
 from console.live.hub import LiveHub
 from hallwatch.config import Site
 from hallwatch.store import Store
+from ingest.annexb import nal_types
 from ingest.packets import FanOut, PacketItem, SessionEnded, StreamInfo, detached_template
 from tests.support.clips import make_clip, read_frame_counter
 

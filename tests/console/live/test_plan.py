@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from console.live.bitstream import has_parameter_sets, is_annexb, nal_types, with_parameter_sets
 from console.live.ice import host_addresses
 from console.live.plan import LivePlan, StreamFacts, choose_stream, reason_text
+from ingest.annexb import has_parameter_sets, is_annexb, nal_types, with_parameter_sets
 
 H264 = StreamFacts("h264", 1920, 1080, b_frames=False)
 H264_B = StreamFacts("h264", 1920, 1080, b_frames=True)

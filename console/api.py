@@ -40,8 +40,6 @@ SSE_POLL_S = 0.5
 SSE_HEARTBEAT_S = 15.0
 
 
-
-
 def visible_cameras(site: Site, user: User) -> frozenset[str] | None:
     """The cameras in the user's halls; None when the user sees every hall."""
     if visible_halls(user) is None:

@@ -345,9 +345,7 @@ def pause_json(calendar: WorkCalendar, pause: Pause, now: dt.datetime) -> dict[s
             "working_days": _days(calendar, took)}  # fmt: skip
 
 
-def case_clock(
-    ledger: CaseLedger, facts: CaseFacts, now: dt.datetime
-) -> dict[str, Any] | None:
+def case_clock(ledger: CaseLedger, facts: CaseFacts, now: dt.datetime) -> dict[str, Any] | None:
     """The promised limit's working-day figures; None without an acceptance or a limit."""
     limit = promised_limit(facts, ledger.settings)
     if facts.accepted is None or limit is None:

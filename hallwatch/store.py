@@ -165,6 +165,43 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX audit_action_at ON audit(action, at);
     CREATE INDEX events_type_start ON events(type, start);
     """,
+    # --- relay upload outbox (relay/outbox.py owns these tables and their SQL) --------------
+    # 7: how far a relay has read the event changes (a cursor on events.seq); one message per
+    # uploaded event change, kept until delivered (and 7 days after); the content digest last
+    # uploaded per event (an ack or a verdict alone sends nothing); counters that outlive
+    # pruning
+    """
+    CREATE TABLE relay_cursors (
+        name TEXT PRIMARY KEY,
+        seq INTEGER NOT NULL
+    );
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        source TEXT NOT NULL,
+        message_id TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at REAL NOT NULL DEFAULT 0,
+        rejected INTEGER NOT NULL DEFAULT 0 CHECK (rejected IN (0, 1)),
+        last_error TEXT,
+        last_attempt_at REAL,
+        delivered_at REAL
+    );
+    CREATE INDEX outbox_pending ON outbox(source, id) WHERE delivered_at IS NULL;
+    CREATE INDEX outbox_delivered ON outbox(delivered_at) WHERE delivered_at IS NOT NULL;
+    CREATE TABLE outbox_digests (
+        event_id INTEGER PRIMARY KEY,
+        digest TEXT NOT NULL,
+        ended INTEGER NOT NULL CHECK (ended IN (0, 1))
+    );
+    CREATE TABLE relay_counters (
+        name TEXT PRIMARY KEY,
+        value INTEGER NOT NULL
+    );
+    """,
+    # --- end of the relay upload outbox ------------------------------------------------------
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,7 +1,7 @@
 """The console in a real headless Chromium: login, the wall, an alarm appears, language.
 
-The demo's footage has B-frames, which browsers cannot play passed through: each tile says so
-and falls back to the refreshing snapshot (the WebRTC path is tested in test_live_wall)."""
+The demo's footage (a file camera, MP4 without B-frames) plays live over WebRTC, passed through
+unchanged; the RTSP camera path and the fallbacks are tested in test_live_wall."""
 
 from __future__ import annotations
 
@@ -30,18 +30,18 @@ def test_operator_sees_live_console_and_alarm(tmp_path: Path) -> None:
         page.wait_for_url(f"{base}/#/wall")
         sync_api.expect(page.locator("header h1")).to_contain_text("政务服务视频监察")
         sync_api.expect(page.locator("#site-name")).to_have_text("演示政务服务中心")
-        page.wait_for_function(
-            "() => { const i = document.querySelector('img[data-camera=cam01]');"
-            " return i && !i.hidden && i.complete && i.naturalWidth === 768; }",
+        page.wait_for_function(  # the demo file's frames decoded in the browser, live
+            "() => { const v = document.querySelector('#tile-cam01 video');"
+            " return v && !v.hidden && v.videoWidth === 768 && v.currentTime > 0; }",
             timeout=30_000,
         )
-        sync_api.expect(page.locator("#tile-cam01 .badge.fallback")).to_contain_text("B 帧")
+        sync_api.expect(page.locator("#tile-cam01 .badge")).to_have_text("实时")
         sync_api.expect(page.locator("#tile-cam01 svg polygon")).to_have_count(1)  # W01's zone
         sync_api.expect(page.locator("#tile-cam01 .pill.ok")).to_have_text("在线")
         alarm = page.locator("#events li[data-event]").first
         sync_api.expect(alarm).to_contain_text("窗口空岗", timeout=40_000)
         sync_api.expect(page.locator("#stream-state")).to_have_text("已连接")
-        screenshot(page, "wall-snapshots-zh")
+        screenshot(page, "wall-demo-zh")
         page.click("#lang-toggle")
         sync_api.expect(page.locator("main h2").first).to_have_text("Live cameras")
         sync_api.expect(alarm).to_contain_text("Counter vacant")

@@ -127,3 +127,8 @@ def test_alarm_is_acknowledged_reviewed_and_exported(tmp_path: Path) -> None:
         assert page.evaluate("() => document.documentElement.scrollWidth") <= 1366
         expect(page.locator("#review-media video")).to_be_visible()
         screenshot(page, "review-laptop")
+        verdict_filter = page.locator("#review-verdict option:checked")
+        expect(verdict_filter).to_have_text("未复核")
+        page.click("#lang-toggle")  # the filters' choices follow the language at once
+        expect(verdict_filter).to_have_text("Unreviewed")
+        expect(page.locator("#review-type option").first).to_have_text("All")

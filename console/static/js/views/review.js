@@ -59,9 +59,13 @@ function fill(text, values) {
   return Object.entries(values).reduce((s, [k, v]) => s.replace(`{${k}}`, v), text);
 }
 
+function verdictKey(verdict) {
+  return ["unreviewed", "reviewed", "any"].includes(verdict)
+    ? `review_vf_${verdict}` : `review_verdict_${verdict}`;
+}
+
 function verdictLabel(verdict) {
-  return t(["unreviewed", "reviewed", "any"].includes(verdict)
-    ? `review_vf_${verdict}` : `review_verdict_${verdict}`);
+  return t(verdictKey(verdict));
 }
 
 /** datetime-local value ⇄ UNIX seconds (local time). */
@@ -69,27 +73,30 @@ function toUnix(value) {
   return value ? Math.floor(new Date(value).getTime() / 1000) : undefined;
 }
 
+/** A labelled drop-down; options are [value, text] or [value, null, i18n key] (re-translated
+ * with the page when the language changes). */
 function select(name, options, value, labelKey) {
   return el("label", {}, el("span", { "data-i18n": labelKey }, t(labelKey)),
     el("select", { name, id: `review-${name}` },
-      ...options.map(([v, text]) => el("option", { value: v, selected: v === value }, text))));
+      ...options.map(([v, text, key]) => el("option",
+        { value: v, selected: v === value, "data-i18n": key || null }, key ? t(key) : text))));
 }
 
 function filtersForm(ctx, windows, initial) {
   const departments = [...new Set(windows.map((w) => w.department))].sort();
-  const all = ["", t("all")];
+  const all = ["", null, "all"];
   const form = el("form", { class: "review-filters", id: "review-filters",
     "aria-label": t("review_filters") },
   select("hall", [all, ...ctx.site.halls.map((h) => [h.id, h.name])], initial.hall, "hall"),
   select("department", [all, ...departments.map((d) => [d, d])], initial.department, "department"),
   select("window", [all, ...windows.map((w) => [w.id, `${w.name} (${w.id})`])], initial.window,
     "window"),
-  select("type", [all, ...TYPES.map((k) => [k, t(k)])], initial.type, "review_type"),
+  select("type", [all, ...TYPES.map((k) => [k, null, k])], initial.type, "review_type"),
   el("label", {}, el("span", { "data-i18n": "review_from" }, t("review_from")),
     el("input", { type: "datetime-local", name: "from", id: "review-from", value: initial.from })),
   el("label", {}, el("span", { "data-i18n": "review_to" }, t("review_to")),
     el("input", { type: "datetime-local", name: "to", id: "review-to", value: initial.to })),
-  select("verdict", VERDICT_FILTERS.map((v) => [v, verdictLabel(v)]), initial.verdict,
+  select("verdict", VERDICT_FILTERS.map((v) => [v, null, verdictKey(v)]), initial.verdict,
     "review_verdict_filter"),
   el("button", { type: "reset", "data-i18n": "review_reset" }, t("review_reset")));
   return form;

@@ -31,9 +31,11 @@ from console import (
     users,
 )
 from console import cases as case_routes
+from console import relay as relay_routes
 from console.assets import static_dir
 from console.auth import CsrfMiddleware, Role, UserDep, require_role
 from console.live import routes as live_routes
+from console.relay import RelayControl
 from hallwatch.config import Site
 from hallwatch.config_edit import ApplyResult
 from hallwatch.live import LiveView
@@ -94,6 +96,7 @@ def create_app(
     recording_index: SegmentIndex | None = None,
     evidence_setup: EvidenceSetup | None = None,
     cases: CaseSetup | None = None,
+    relay: RelayControl | None = None,
 ) -> FastAPI:
     app = FastAPI(title="hallwatch console", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.site = site
@@ -105,6 +108,7 @@ def create_app(
     app.state.site_key = evidence_setup.site_key if evidence_setup else None
     app.state.exports_dir = evidence_setup.exports_dir if evidence_setup else None
     app.state.cases = cases
+    app.state.relay = relay
     watch = [Depends(require_role(Role.OPERATOR, Role.INSPECTOR))]
     app.include_router(pages.router)  # public: the page shells and login
     app.include_router(api.router)  # me/site: any user; cameras, windows, events: watchers
@@ -122,6 +126,7 @@ def create_app(
     app.include_router(users.router)  # users and roles: admins; audited
     app.include_router(audit.router)  # the audit log: auditors
     app.include_router(dashboards.router)  # statistics per hall and department
+    app.include_router(relay_routes.router)  # relay health: operators; the outbox: admins
     app.add_api_route("/api/openapi.json", _openapi, methods=["GET"], include_in_schema=False)
     app.mount("/static", StaticFiles(directory=static_dir()), name="static")
     app.add_middleware(CsrfMiddleware)

@@ -102,6 +102,9 @@ MATRIX: dict[tuple[str, str], frozenset[str] | str] = {
     ("GET", "/api/audit"): AUDIT,
     ("GET", "/api/audit.csv"): AUDIT,
     ("GET", "/api/dashboard"): ALL,  # read-only statistics
+    ("GET", "/api/relay"): OPS,  # the link's health
+    ("GET", "/api/relay/outbox"): ADMIN,
+    ("POST", "/api/relay/outbox/retry"): ADMIN,
 }
 
 # answers that never end (server-sent events) and the logout (it would end the test's session)

@@ -1,6 +1,8 @@
-"""The zone editor in a real headless Chromium against `hallwatch demo`: the admin drags a vertex
-of W01's staff zone and adds one, saves, and cameras.yaml (the demo's copy in its data dir)
-holds the new polygon with its comments intact; the API returns the same polygon."""
+"""The admin view in a real headless Chromium against `hallwatch demo`, writing the demo's copy of
+cameras.yaml in its data dir: the zone editor moves and adds a vertex of W01's staff zone; the
+threshold form (checked against the pydantic model) refuses an out-of-range value beside its
+field and saves good ones; a hall queue is drawn on the snapshot, saved and deleted; a tender-
+site zone with restricted hours is added to a new tender-site camera. Comments stay intact."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from hallwatch.config import load_site
+from hallwatch.config import Thresholds, load_site
 from tests.support.browser import console_browser, login, new_page, screenshot
 from tests.support.demo import demo
 
@@ -100,3 +102,180 @@ def test_admin_moves_and_adds_a_vertex_of_a_staff_zone(tmp_path: Path) -> None:
         assert config.read_text(encoding="utf-8") == after
         page.click("#lang-toggle")
         sync_api.expect(page.locator("#admin-tab-zones")).to_have_text("Zone editor")
+
+
+def comment_lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.lstrip().startswith("#")]
+
+
+def bounds(name: str) -> dict[str, float]:
+    """A threshold's ge / gt / le bounds from the pydantic model."""
+    found: dict[str, float] = {}
+    for item in Thresholds.model_fields[name].metadata:
+        for key in ("ge", "gt", "le"):
+            if getattr(item, key, None) is not None:
+                found[key] = float(getattr(item, key))
+    return found
+
+
+def draw(page: Any, svg_id: str, points: list[tuple[float, float]]) -> None:
+    """Click each (x, y), relative to the drawing, on the zone editor `svg_id`."""
+    page.locator(f"#{svg_id}").scroll_into_view_if_needed()
+    box = page.locator(f"#{svg_id}").bounding_box()
+    assert box is not None
+    for x, y in points:
+        page.mouse.click(box["x"] + x * box["width"], box["y"] + y * box["height"])
+
+
+def check_thresholds(page: Any, expect: Any, config: Path) -> str:
+    """The form mirrors Thresholds; a bad value is refused beside its field; good ones saved."""
+    before = config.read_text(encoding="utf-8")
+    current = load_site(config).thresholds
+    page.click("#admin-tab-thresholds")
+    form = page.locator("#thresholds-form")
+    assert form.locator("input[type=number]").count() == len(Thresholds.model_fields)
+    for name, info in Thresholds.model_fields.items():
+        field = form.locator(f"input[name={name}]")
+        expect(field).to_have_value(f"{getattr(current, name):g}")
+        limits = bounds(name)
+        assert float(field.get_attribute("min") or "nan") == limits.get("ge", limits.get("gt"))
+        assert float(field.get_attribute("max") or "nan") == limits["le"]
+        assert (field.get_attribute("data-gt") is not None) == ("gt" in limits), name
+        help_text = form.locator(f"#admin-th-{name}-help")
+        expect(help_text).to_contain_text(f"默认 {info.default:g}")
+        expect(help_text).to_contain_text("秒" if name.endswith("_s") else "人")
+    message = page.locator("#admin-message")
+    form.locator("input[name=absence_delay_s]").fill("99999")
+    form.locator("button[type=submit]").click()
+    error = form.locator(".field-error[data-field=absence_delay_s]")
+    expect(error).to_contain_text("3600")
+    expect(message).to_contain_text("cameras.yaml:")  # file:line: key: reason
+    screenshot(page, "admin-thresholds-error")
+    assert config.read_text(encoding="utf-8") == before
+    form.locator("input[name=absence_delay_s]").fill("90")
+    form.locator("input[name=queue_max_length]").fill("7")
+    form.locator("button[type=submit]").click()
+    # thresholds apply to the running analysis (it restarts: allow for a slow machine)
+    expect(message).to_contain_text("已保存并已生效", timeout=30_000)
+    expect(error).to_be_empty()
+    after = config.read_text(encoding="utf-8")
+    changed = [line for line in after.splitlines() if line not in before.splitlines()]
+    assert changed == ["  absence_delay_s: 90", "  queue_max_length: 7"]
+    assert comment_lines(after) == comment_lines(before)
+    form.locator("button[type=submit]").click()
+    expect(message).to_have_text("没有更改")
+    return after
+
+
+def check_queue(page: Any, expect: Any, config: Path) -> None:
+    """A hall queue drawn on cam01's snapshot is saved, then deleted again."""
+    before = config.read_text(encoding="utf-8")
+    message = page.locator("#admin-message")
+    page.click("#admin-tab-queues")
+    page.click("#add-queue")
+    form = page.locator("#queue-form")
+    form.locator("input[name=id]").fill("Q1")
+    form.locator("input[name=name]").fill("取号机排队")
+    expect(form.locator("select[name=camera]")).to_have_value("cam01")
+    form.locator("input[name=max_length]").fill("8")
+    expect(page.locator("#form-zone-svg polygon[data-layer='W01:staff_zone']")).to_have_count(1)
+    page.wait_for_function(  # the snapshot sets the drawing's aspect ratio
+        "() => { const i = document.getElementById('form-zone-snapshot');"
+        " return i && i.complete && i.naturalWidth > 0; }",
+        timeout=30_000,
+    )
+    corners = [(0.1, 0.1), (0.4, 0.1), (0.4, 0.4), (0.1, 0.4)]
+    draw(page, "form-zone-svg", corners)
+    vertices = page.locator("#form-zone-svg circle.vertex")
+    expect(vertices).to_have_count(4)
+    page.locator("#form-zone-svg").press("Enter")  # keyboard: a vertex halfway to the first
+    expect(vertices).to_have_count(5)
+    page.locator("#form-zone-svg").press("Delete")
+    expect(vertices).to_have_count(4)
+    screenshot(page, "admin-queue")
+    form.locator("button[type=submit]").click()
+    expect(message).to_contain_text("已保存", timeout=30_000)
+    expect(page.locator("#queue-table tr[data-queue=Q1]")).to_contain_text("取号机排队")
+    (queue,) = load_site(config).queues
+    assert (queue.id, queue.camera, queue.max_length, queue.max_wait_s) == ("Q1", "cam01", 8, None)
+    assert [c for p in queue.zone for c in p] == pytest.approx(
+        [c for p in corners for c in p], abs=0.01
+    )
+    assert comment_lines(config.read_text(encoding="utf-8")) == comment_lines(before)
+
+    page.click("#queue-table button[data-delete=Q1]")  # the confirm dialog is accepted
+    expect(page.locator("#queue-table tr[data-queue=Q1]")).to_have_count(0, timeout=30_000)
+    expect(message).to_contain_text("已保存")
+    assert load_site(config).queues == []
+    assert "Q1" not in config.read_text(encoding="utf-8")
+
+
+def check_site_zone(page: Any, expect: Any, config: Path) -> None:
+    """A tender-site camera, then a zone on it with restricted hours and a person limit."""
+    message = page.locator("#admin-message")
+    page.click("#admin-tab-site_zones")
+    expect(page.locator("#add-site-zone")).to_be_disabled()  # no tender-site camera yet
+    expect(page.locator("#admin-no-tender")).to_be_visible()
+    page.click("#admin-tab-cameras")
+    page.click("#add-camera")
+    camera = page.locator("#camera-form")
+    camera.locator("input[name=id]").fill("cam03")
+    camera.locator("input[name=name]").fill("评标室摄像机")
+    camera.locator("input[name=url]").fill("one-by-one-person-detection.mp4")
+    camera.locator("select[name=kind]").select_option("tender_site")
+    camera.locator("button[type=submit]").click()
+    expect(message).to_contain_text("需重启服务", timeout=30_000)  # a new camera needs a restart
+
+    page.click("#admin-tab-site_zones")
+    page.click("#add-site-zone")
+    form = page.locator("#site-zone-form")
+    expect(form.locator("select[name=camera]")).to_have_value("cam03")
+    form.locator("input[name=id]").fill("Z1")
+    form.locator("input[name=name]").fill("评标室")
+    corners = [(0.2, 0.2), (0.8, 0.2), (0.8, 0.9), (0.2, 0.9)]
+    draw(page, "form-zone-svg", corners)
+    form.locator("button[type=submit]").click()  # no rule yet: refused, beside the form
+    expect(form.locator(".field-error[data-field=cameras]")).to_have_text(
+        "a zone needs restricted_hours, max_persons or both"
+    )
+    form.locator("#add-range").click()
+    hours = form.locator(".admin-range input[type=time]")
+    expect(hours).to_have_count(2)
+    hours.nth(0).fill("19:00")
+    hours.nth(1).fill("07:30")
+    form.locator("input[name=max_persons]").fill("3")
+    screenshot(page, "admin-site-zone")
+    form.locator("button[type=submit]").click()
+    expect(message).to_contain_text("已保存", timeout=30_000)
+    expect(page.locator("#site-zone-table tr[data-zone='cam03/Z1']")).to_contain_text("19:00–07:30")
+    site = load_site(config)
+    added = next(c for c in site.cameras if c.id == "cam03")
+    (zone,) = added.zones
+    assert (zone.id, zone.name, zone.max_persons) == ("Z1", "评标室", 3)
+    assert [(f"{r.start:%H:%M}", f"{r.end:%H:%M}") for r in zone.restricted_hours] == [
+        ("19:00", "07:30")
+    ]
+    assert [c for p in zone.zone for c in p] == pytest.approx(
+        [c for p in corners for c in p], abs=0.01
+    )
+
+
+@pytest.mark.slow
+def test_admin_edits_thresholds_queues_and_site_zones(tmp_path: Path) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    data = tmp_path / "data"
+    with demo(data, tmp_path / "demo.log") as (base, password), console_browser() as browser:
+        config = data / "cameras.yaml"
+        before = config.read_text(encoding="utf-8")
+        page = new_page(browser, width=1366, height=768)
+        page.on("dialog", lambda dialog: dialog.accept())
+        login(page, base, "admin", password)
+        page.goto(f"{base}/#/admin/cameras")
+        sync_api.expect(page.locator("#admin-tab-thresholds")).to_have_text("告警阈值")
+        check_thresholds(page, sync_api.expect, config)
+        check_queue(page, sync_api.expect, config)
+        check_site_zone(page, sync_api.expect, config)
+        assert comment_lines(config.read_text(encoding="utf-8")) == comment_lines(before)
+        page.click("#lang-toggle")
+        sync_api.expect(page.locator("#admin-tab-site_zones")).to_have_text("Tender-site zones")
+        sync_api.expect(page.locator("#site-zone-table th").first).to_have_text("Camera")

@@ -27,7 +27,7 @@ addMessages({
     admin_day_6: "六", admin_day_7: "日", admin_new_zone_hint: "新窗口先用默认岗位区，请在区域编辑中调整",
     admin_layer_staff_zone: "岗位区", admin_layer_queue_zone: "排队区",
     admin_layer_customer_zone: "办事区", admin_layer_queue: "大厅排队区", admin_layer_site: "现场区域",
-    admin_zone_help: "点击画面添加顶点；拖动顶点移动；右键或 Delete 键删除顶点；方向键微调；Ctrl+Z 撤销",
+    admin_zone_help: "点击画面添加顶点；拖动顶点移动；右键或 Delete 键删除顶点；Enter 键添加顶点；方向键微调；Tab 切换顶点；Ctrl+Z 撤销",
     admin_undo: "撤销", admin_clear: "清空", admin_delete_vertex: "删除顶点", admin_revert: "放弃更改",
     admin_save_zones: "保存区域", admin_no_snapshot: "暂无画面（可照常编辑）", admin_points: "顶点",
     admin_unsaved: "未保存", admin_problems: "配置检查未通过：",
@@ -37,6 +37,39 @@ addMessages({
     admin_reason_case_calendar: "办件时限按新的服务日历计算",
     admin_reason_card_cameras: "办件红黄牌关联的窗口摄像机",
     admin_reason_engine_failed: "新的分析引擎未能启动", admin_reason_no_live_apply: "此服务不支持在线生效",
+    admin_tab_queues: "大厅排队区", admin_tab_site_zones: "招投标现场区域", admin_tab_thresholds: "告警阈值",
+    admin_add_queue: "新增排队区", admin_add_site_zone: "新增现场区域", admin_zone: "区域",
+    admin_max_length: "拥堵排队人数", admin_max_wait_s: "最长等候时长（秒）",
+    admin_default_of: "留空则使用告警阈值（当前 {value}）", admin_default: "默认",
+    admin_restricted_hours: "禁入时段", admin_add_range: "添加时段", admin_remove_range: "删除此时段",
+    admin_range_hint: "结束早于开始表示跨过午夜，例如 18:00–08:00",
+    admin_max_persons: "人数上限", admin_max_persons_hint: "超过此人数即判定超员；留空表示不限",
+    admin_zone_rule_hint: "至少设置禁入时段或人数上限之一",
+    admin_draw_hint: "在画面上依次点击各顶点画出区域（至少 3 个）；也可用 Enter 键添加顶点、方向键移动",
+    admin_no_tender_cameras: "还没有类型为“招投标现场”的摄像机：请先在“摄像机”中新增或修改",
+    admin_new_layer: "新区域", admin_not_number: "请输入数字", admin_cancel: "取消",
+    admin_thresholds_hint: "对所有摄像机生效；排队区可单独设置拥堵人数与最长等候时长",
+    admin_unit_s: "秒", admin_unit_persons: "人", admin_th_range: "范围 {range} {unit}，默认 {default}",
+    admin_th_absence_delay_s: "离岗判定时长",
+    admin_th_absence_delay_s_help: "岗位区无人持续此时长即判定窗口空岗",
+    admin_th_return_delay_s: "返岗确认时长",
+    admin_th_return_delay_s_help: "工作人员回到岗位区持续此时长，空岗事件结束",
+    admin_th_queue_max_length: "拥堵排队人数", admin_th_queue_max_length_help: "排队人数达到此值视为拥堵",
+    admin_th_queue_min_duration_s: "拥堵持续时长",
+    admin_th_queue_min_duration_s_help: "排队人数持续达到拥堵人数此时长才告警",
+    admin_th_queue_clear_delay_s: "拥堵解除时长",
+    admin_th_queue_clear_delay_s_help: "排队人数低于拥堵人数持续此时长，拥堵事件结束",
+    admin_th_queue_confirm_s: "排队确认时长", admin_th_queue_confirm_s_help: "在排队区停留此时长才计为排队",
+    admin_th_queue_exit_grace_s: "离开容忍时长",
+    admin_th_queue_exit_grace_s_help: "离开画面短于此时长仍算同一次等候",
+    admin_th_queue_max_wait_s: "最长等候时长",
+    admin_th_queue_max_wait_s_help: "有人等候超过此时长即告警（等候超时）",
+    admin_th_intrusion_delay_s: "闯入判定时长",
+    admin_th_intrusion_delay_s_help: "禁入时段区域内有人持续此时长即判定闯入",
+    admin_th_overcrowd_delay_s: "超员判定时长",
+    admin_th_overcrowd_delay_s_help: "区域人数超过上限持续此时长即判定超员",
+    admin_th_site_clear_delay_s: "区域事件解除时长",
+    admin_th_site_clear_delay_s_help: "闯入或超员的条件消失持续此时长，事件结束",
   },
   en: {
     admin_title: "Configuration", admin_tab_cameras: "Cameras", admin_tab_windows: "Windows",
@@ -66,7 +99,7 @@ addMessages({
     admin_layer_customer_zone: "customer zone", admin_layer_queue: "hall queue",
     admin_layer_site: "site zone",
     admin_zone_help: "Click the picture to add a vertex; drag to move; right-click or Delete removes"
-      + " one; arrow keys nudge; Ctrl+Z undoes",
+      + " one; Enter adds one; arrow keys nudge; Tab walks the vertices; Ctrl+Z undoes",
     admin_undo: "Undo", admin_clear: "Clear", admin_delete_vertex: "Delete vertex",
     admin_revert: "Discard changes", admin_save_zones: "Save zones",
     admin_no_snapshot: "No picture yet (editing still works)", admin_points: "vertices",
@@ -80,10 +113,51 @@ addMessages({
     admin_reason_card_cameras: "case cards follow a window's camera",
     admin_reason_engine_failed: "the new analysis engine did not start",
     admin_reason_no_live_apply: "this service cannot apply changes live",
+    admin_tab_queues: "Hall queues", admin_tab_site_zones: "Tender-site zones",
+    admin_tab_thresholds: "Thresholds", admin_add_queue: "Add queue",
+    admin_add_site_zone: "Add site zone", admin_zone: "Zone",
+    admin_max_length: "Build-up length", admin_max_wait_s: "Longest wait (s)",
+    admin_default_of: "Empty: the threshold applies (now {value})", admin_default: "default",
+    admin_restricted_hours: "Restricted hours", admin_add_range: "Add hours",
+    admin_remove_range: "Remove these hours",
+    admin_range_hint: "An end before the start crosses midnight, e.g. 18:00–08:00",
+    admin_max_persons: "Most persons",
+    admin_max_persons_hint: "More people than this is overcrowding; empty: no limit",
+    admin_zone_rule_hint: "Set restricted hours, most persons or both",
+    admin_draw_hint: "Click the picture at each corner of the zone (3 or more); Enter adds a vertex"
+      + " and arrow keys move it",
+    admin_no_tender_cameras: "No camera of kind 'tender site' yet: add or change one under Cameras",
+    admin_new_layer: "new zone", admin_not_number: "Enter a number", admin_cancel: "Cancel",
+    admin_thresholds_hint: "For every camera; a hall queue may set its own build-up length and"
+      + " longest wait",
+    admin_unit_s: "s", admin_unit_persons: "persons",
+    admin_th_range: "range {range} {unit}, default {default}",
+    admin_th_absence_delay_s: "Absence delay",
+    admin_th_absence_delay_s_help: "Staff absent this long ⇒ counter vacant event",
+    admin_th_return_delay_s: "Return delay",
+    admin_th_return_delay_s_help: "Staff back this long ⇒ the vacancy event ends",
+    admin_th_queue_max_length: "Queue build-up length",
+    admin_th_queue_max_length_help: "Queue length that counts as a build-up",
+    admin_th_queue_min_duration_s: "Build-up duration",
+    admin_th_queue_min_duration_s_help: "How long the queue must stay that long",
+    admin_th_queue_clear_delay_s: "Build-up clear delay",
+    admin_th_queue_clear_delay_s_help: "Queue shorter this long ⇒ the build-up ends",
+    admin_th_queue_confirm_s: "Queue confirm time",
+    admin_th_queue_confirm_s_help: "In the queue zone this long ⇒ counted as queuing",
+    admin_th_queue_exit_grace_s: "Queue exit grace",
+    admin_th_queue_exit_grace_s_help: "Out of sight shorter than this keeps one wait",
+    admin_th_queue_max_wait_s: "Longest wait",
+    admin_th_queue_max_wait_s_help: "A person waiting this long ⇒ long wait event",
+    admin_th_intrusion_delay_s: "Intrusion delay",
+    admin_th_intrusion_delay_s_help: "Someone in a restricted zone this long ⇒ intrusion",
+    admin_th_overcrowd_delay_s: "Overcrowding delay",
+    admin_th_overcrowd_delay_s_help: "Over the most persons this long ⇒ overcrowded",
+    admin_th_site_clear_delay_s: "Site clear delay",
+    admin_th_site_clear_delay_s_help: "Condition gone this long ⇒ a zone event ends",
   },
 });
 
-const TABS = ["cameras", "windows", "schedule", "zones"];
+const TABS = ["cameras", "windows", "queues", "site_zones", "schedule", "thresholds", "zones"];
 const LAYER_COLOURS = {
   staff_zone: "#3ecf6e", queue_zone: "#ffb020", customer_zone: "#4aa3ff", queue: "#ff8c42",
   site: "#ff5a5a",
@@ -140,6 +214,7 @@ async function showError(box, form, err) {
 }
 
 async function send(box, form, path, method, body) {
+  box.replaceChildren(el("p", { class: "muted" }, t("loading"))); // no stale answer meanwhile
   try {
     const answer = await api(path, { method, body: { version: state.config.version, ...body } });
     showResult(box, answer);
@@ -288,6 +363,303 @@ function renderWindows(panel, box) {
     slot);
 }
 
+// --- hall queues and tender-site zones: forms with their polygon drawn on the snapshot ------
+
+let formEditor = null; // the zone editor inside the open queue / site-zone form
+
+function closeFormEditor() {
+  formEditor?.resize?.disconnect();
+  formEditor = null;
+}
+
+/** A zone editor in `root` for one polygon (`points`, replacing layer `exclude` on screen). */
+function drawingEditor(root, box, { kind, label, points, exclude, camera }) {
+  closeFormEditor();
+  const draft = { key: "draft", kind, label, points: points.map((p) => [...p]), exclude,
+    saved: JSON.stringify(points) };
+  formEditor = new ZoneEditor(root, box, { draft, prefix: "form-zone" });
+  formEditor.mount(camera);
+  return formEditor;
+}
+
+/** A number input's value: null when empty, NaN when the browser could not read it. */
+function numberOf(input) {
+  if (input.validity.badInput) return Number.NaN;
+  return input.value.trim() === "" ? null : Number(input.value);
+}
+
+/** Refuse inputs that hold no number before asking the server; true when all are readable. */
+function readable(form, inputs) {
+  const bad = Object.entries(inputs).filter(([, input]) => Number.isNaN(numberOf(input)));
+  bad.forEach(([name]) => {
+    const slot = form.querySelector(`.field-error[data-field="${name}"]`);
+    if (slot) slot.textContent = t("admin_not_number");
+  });
+  return !bad.length;
+}
+
+function numberInput(value, attrs = {}) {
+  return el("input", { type: "number", value: value ?? "", ...attrs });
+}
+
+function errorSlot(name) {
+  return el("span", { class: "field-error", "data-field": name, role: "alert" });
+}
+
+function formButtons(slot) {
+  return el("div", { class: "admin-actions" }, el("button", { type: "submit" }, t("save")),
+    el("button", { type: "button", class: "admin-cancel", onclick: () => {
+      closeFormEditor();
+      slot.replaceChildren();
+    } }, t("admin_cancel")));
+}
+
+function zoneFieldset(editorRoot) {
+  return el("fieldset", { class: "admin-zone" }, el("legend", {}, t("admin_zone")), editorRoot,
+    errorSlot("zone"));
+}
+
+function queueForm(queue, box, slot, rerender) {
+  const isNew = !queue;
+  const q = queue || {};
+  const site = state.config.site;
+  const cameras = site.cameras.map((c) => [c.id, `${c.name} (${c.id})`]);
+  const limits = site.thresholds;
+  const inputs = {
+    id: textInput(q.id, { disabled: !isNew, required: true }),
+    name: textInput(q.name, { required: true }),
+    camera: select(cameras, q.camera || (cameras[0] || [""])[0]),
+    max_length: numberInput(q.max_length, { min: "1", max: "200", step: "1",
+      placeholder: String(limits.queue_max_length), "aria-describedby": "admin-queue-length-hint" }),
+    max_wait_s: numberInput(q.max_wait_s, { min: "1", max: "86400", step: "any",
+      placeholder: String(limits.queue_max_wait_s), "aria-describedby": "admin-queue-wait-hint" }),
+  };
+  const hint = (id, value) => el("p", { class: "muted admin-hint", id },
+    t("admin_default_of").replace("{value}", value));
+  const editorRoot = el("div", { class: "zone-embedded" });
+  const form = el("form", { class: "admin-form", id: "queue-form", novalidate: true },
+    field("id", "admin_id", inputs.id), field("name", "admin_name", inputs.name),
+    field("camera", "admin_camera", inputs.camera),
+    field("max_length", "admin_max_length", inputs.max_length),
+    hint("admin-queue-length-hint", limits.queue_max_length),
+    field("max_wait_s", "admin_max_wait_s", inputs.max_wait_s),
+    hint("admin-queue-wait-hint", `${limits.queue_max_wait_s} ${t("admin_unit_s")}`),
+    zoneFieldset(editorRoot), errorSlot("queues"), formButtons(slot));
+  const editor = drawingEditor(editorRoot, box, {
+    kind: "queue", label: `${q.name || t("admin_new_layer")} · ${t("admin_layer_queue")}`,
+    points: q.zone || [], exclude: isNew ? null : `queue:${q.id}`, camera: inputs.camera.value,
+  });
+  inputs.camera.addEventListener("change", () => editor.pick(inputs.camera.value));
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    form.querySelectorAll(".field-error").forEach((node) => { node.textContent = ""; });
+    const numbers = { max_length: inputs.max_length, max_wait_s: inputs.max_wait_s };
+    if (!readable(form, numbers)) return;
+    const body = { name: inputs.name.value, camera: inputs.camera.value,
+      max_length: numberOf(inputs.max_length), max_wait_s: numberOf(inputs.max_wait_s) };
+    const points = editor.draft.points;
+    if (isNew || JSON.stringify(points) !== editor.draft.saved) body.zone = points;
+    const answer = isNew
+      ? await send(box, form, "/api/admin/queues", "POST", { id: inputs.id.value, ...body })
+      : await send(box, form, `/api/admin/queues/${encodeURIComponent(q.id)}`, "PATCH", body);
+    if (answer) rerender();
+  });
+  return form;
+}
+
+function openForm(slot, make) {
+  const form = make();
+  slot.replaceChildren(form);
+  form.querySelector("input:not([disabled]), select")?.focus();
+}
+
+function deleteButton(id, path, box, rerender) {
+  return el("button", { type: "button", class: "danger", "data-delete": id, onclick: async () => {
+    if (!confirmDelete(id)) return;
+    if (await send(box, null, `${path}?version=${state.config.version}`, "DELETE")) rerender();
+  } }, t("admin_delete"));
+}
+
+function renderQueues(panel, box) {
+  const rerender = () => renderQueues(panel, box);
+  closeFormEditor();
+  const slot = el("div");
+  const limits = state.config.site.thresholds;
+  const own = (value, fallback) => (value ?? `${fallback} (${t("admin_default")})`);
+  const rows = state.config.site.queues.map((q) => el("tr", { "data-queue": q.id },
+    el("td", {}, q.id), el("td", {}, q.name), el("td", {}, q.camera),
+    el("td", {}, own(q.max_length, limits.queue_max_length)),
+    el("td", {}, own(q.max_wait_s, limits.queue_max_wait_s)),
+    el("td", {},
+      el("button", { type: "button",
+        onclick: () => openForm(slot, () => queueForm(q, box, slot, rerender)) }, t("admin_edit")),
+      deleteButton(q.id, `/api/admin/queues/${encodeURIComponent(q.id)}`, box, rerender))));
+  panel.replaceChildren(
+    el("table", { class: "table", id: "queue-table" }, el("thead", {}, el("tr", {},
+      ...["admin_id", "admin_name", "admin_camera", "admin_max_length", "admin_max_wait_s"].map(
+        (k) => el("th", {}, t(k))), el("th"))), el("tbody", {}, ...rows)),
+    el("div", { class: "admin-actions" }, el("button", { type: "button", id: "add-queue",
+      onclick: () => openForm(slot, () => queueForm(null, box, slot, rerender)) }, t("admin_add_queue"))),
+    slot);
+}
+
+function rangeRow(range) {
+  const time = (v) => el("input", { type: "time", value: hhmm(v), required: true });
+  const row = el("div", { class: "admin-range" }, time(range.start), " – ", time(range.end));
+  row.append(el("button", { type: "button", class: "danger", "aria-label": t("admin_remove_range"),
+    title: t("admin_remove_range"), onclick: () => row.remove() }, "×"));
+  return row;
+}
+
+function siteZoneForm(camera, zone, box, slot, rerender) {
+  const isNew = !zone;
+  const z = zone || { restricted_hours: [] };
+  const tender = state.config.site.cameras.filter((c) => c.kind === "tender_site");
+  const inputs = {
+    camera: select(tender.map((c) => [c.id, `${c.name} (${c.id})`]), camera || tender[0]?.id),
+    id: textInput(z.id, { disabled: !isNew, required: true }),
+    name: textInput(z.name, { required: true }),
+    max_persons: numberInput(z.max_persons, { min: "0", max: "500", step: "1",
+      "aria-describedby": "admin-persons-hint" }),
+  };
+  inputs.camera.disabled = !isNew; // the camera is part of the zone's address
+  const ranges = el("div", { class: "admin-ranges" }, ...z.restricted_hours.map(rangeRow));
+  const editorRoot = el("div", { class: "zone-embedded" });
+  const form = el("form", { class: "admin-form", id: "site-zone-form", novalidate: true },
+    field("camera", "admin_camera", inputs.camera), field("id", "admin_id", inputs.id),
+    field("name", "admin_name", inputs.name),
+    el("fieldset", { class: "admin-hours" }, el("legend", {}, t("admin_restricted_hours")), ranges,
+      el("button", { type: "button", id: "add-range",
+        onclick: () => {
+          const row = rangeRow({ start: "18:00", end: "08:00" });
+          ranges.append(row);
+          row.querySelector("input").focus();
+        } }, t("admin_add_range")),
+      el("p", { class: "muted admin-hint" }, t("admin_range_hint")), errorSlot("restricted_hours")),
+    field("max_persons", "admin_max_persons", inputs.max_persons),
+    el("p", { class: "muted admin-hint", id: "admin-persons-hint" }, t("admin_max_persons_hint")),
+    el("p", { class: "muted admin-hint" }, t("admin_zone_rule_hint")),
+    errorSlot("cameras"), // the zone as a whole (no rule), as check-config places it
+    zoneFieldset(editorRoot), formButtons(slot));
+  const editor = drawingEditor(editorRoot, box, {
+    kind: "site", label: `${z.name || t("admin_new_layer")} · ${t("admin_layer_site")}`,
+    points: z.zone || [], exclude: isNew ? null : `site:${z.id}`, camera: inputs.camera.value,
+  });
+  inputs.camera.addEventListener("change", () => editor.pick(inputs.camera.value));
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    form.querySelectorAll(".field-error").forEach((node) => { node.textContent = ""; });
+    if (!readable(form, { max_persons: inputs.max_persons })) return;
+    const hours = [...ranges.querySelectorAll(".admin-range")].map((row) => {
+      const [start, end] = row.querySelectorAll("input");
+      return { start: start.value, end: end.value };
+    });
+    const body = { name: inputs.name.value, restricted_hours: hours.length ? hours : null,
+      max_persons: numberOf(inputs.max_persons) };
+    const points = editor.draft.points;
+    if (isNew || JSON.stringify(points) !== editor.draft.saved) body.zone = points;
+    const base = `/api/admin/cameras/${encodeURIComponent(inputs.camera.value)}/zones`;
+    const answer = isNew
+      ? await send(box, form, base, "POST", { id: inputs.id.value, ...body })
+      : await send(box, form, `${base}/${encodeURIComponent(z.id)}`, "PATCH", body);
+    if (answer) rerender();
+  });
+  return form;
+}
+
+function renderSiteZones(panel, box) {
+  const rerender = () => renderSiteZones(panel, box);
+  closeFormEditor();
+  const slot = el("div");
+  const tender = state.config.site.cameras.filter((c) => c.kind === "tender_site");
+  const hours = (z) => z.restricted_hours.map((r) => `${hhmm(r.start)}–${hhmm(r.end)}`).join(", ") || "—";
+  const rows = tender.flatMap((c) => c.zones.map((z) => el("tr", { "data-zone": `${c.id}/${z.id}` },
+    el("td", {}, c.id), el("td", {}, z.id), el("td", {}, z.name), el("td", {}, hours(z)),
+    el("td", {}, z.max_persons ?? "—"),
+    el("td", {},
+      el("button", { type: "button",
+        onclick: () => openForm(slot, () => siteZoneForm(c.id, z, box, slot, rerender)) }, t("admin_edit")),
+      deleteButton(z.id, `/api/admin/cameras/${encodeURIComponent(c.id)}/zones/${encodeURIComponent(z.id)}`,
+        box, rerender)))));
+  panel.replaceChildren(...[
+    el("table", { class: "table", id: "site-zone-table" }, el("thead", {}, el("tr", {},
+      ...["admin_camera", "admin_id", "admin_name", "admin_restricted_hours", "admin_max_persons"].map(
+        (k) => el("th", {}, t(k))), el("th"))), el("tbody", {}, ...rows)),
+    tender.length ? null : el("p", { class: "muted", id: "admin-no-tender" }, t("admin_no_tender_cameras")),
+    el("div", { class: "admin-actions" }, el("button", { type: "button", id: "add-site-zone",
+      disabled: !tender.length,
+      onclick: () => openForm(slot, () => siteZoneForm(null, null, box, slot, rerender)) }, t("admin_add_site_zone"))),
+    slot].filter(Boolean));
+}
+
+// --- thresholds ------------------------------------------------------------------------------
+
+// The fields of hallwatch.config.Thresholds: unit, bounds (gt: the minimum itself is refused)
+// and default. The browser test compares this table with the pydantic model.
+export const THRESHOLDS = {
+  absence_delay_s: { unit: "s", min: 0, max: 3600, default: 60 },
+  return_delay_s: { unit: "s", min: 0, max: 600, default: 5 },
+  queue_max_length: { unit: "persons", min: 1, max: 100, default: 5, integer: true },
+  queue_min_duration_s: { unit: "s", min: 0, max: 7200, default: 120 },
+  queue_clear_delay_s: { unit: "s", min: 0, max: 3600, default: 30 },
+  queue_confirm_s: { unit: "s", min: 0, max: 600, default: 3 },
+  queue_exit_grace_s: { unit: "s", min: 0, max: 600, default: 5 },
+  queue_max_wait_s: { unit: "s", min: 0, gt: true, max: 86400, default: 900 },
+  intrusion_delay_s: { unit: "s", min: 0, max: 3600, default: 5 },
+  overcrowd_delay_s: { unit: "s", min: 0, max: 3600, default: 30 },
+  site_clear_delay_s: { unit: "s", min: 0, max: 3600, default: 10 },
+};
+
+/** The values that differ from the current ones (what a save sends), by name. */
+export function changedValues(current, entered) {
+  return Object.fromEntries(Object.entries(entered).filter(
+    ([name, value]) => value !== null && value !== current[name]));
+}
+
+function thresholdRow(name, value) {
+  const spec = THRESHOLDS[name] || { unit: "s" };
+  const unit = t(`admin_unit_${spec.unit}`);
+  const input = numberInput(value, { id: `admin-th-${name}`, name, step: spec.integer ? "1" : "any",
+    min: spec.min, max: spec.max, "data-gt": spec.gt ? "" : null,
+    "aria-describedby": `admin-th-${name}-help` });
+  const label = t(`admin_th_${name}`);
+  const help = [t(`admin_th_${name}_help`)];
+  if (spec.max !== undefined) {
+    const range = spec.gt ? `> ${spec.min}, ≤ ${spec.max}` : `${spec.min}–${spec.max}`;
+    help.push(t("admin_th_range").replace("{range}", range).replace("{unit}", unit)
+      .replace("{default}", spec.default));
+  }
+  return el("div", { class: "admin-field admin-threshold", "data-threshold": name },
+    el("label", { for: input.id }, label === `admin_th_${name}` ? name : label),
+    el("span", { class: "admin-value" }, input, el("span", { class: "admin-unit" }, unit)),
+    el("p", { class: "muted admin-hint", id: `admin-th-${name}-help` },
+      `${help.join("；")} (${name})`),
+    errorSlot(name));
+}
+
+function renderThresholds(panel, box) {
+  const current = state.config.site.thresholds;
+  const names = state.config.thresholds; // the server's list: every field, in the model's order
+  const form = el("form", { class: "admin-form", id: "thresholds-form", novalidate: true },
+    el("p", { class: "muted" }, t("admin_thresholds_hint")),
+    ...names.map((name) => thresholdRow(name, current[name])),
+    el("div", { class: "admin-actions" }, el("button", { type: "submit" }, t("save"))));
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    form.querySelectorAll(".field-error").forEach((node) => { node.textContent = ""; });
+    const inputs = Object.fromEntries(names.map((name) => [name, form.elements[name]]));
+    if (!readable(form, inputs)) return;
+    const entered = Object.fromEntries(names.map((name) => [name, numberOf(inputs[name])]));
+    const values = changedValues(state.config.site.thresholds, entered);
+    if (!Object.keys(values).length) {
+      box.replaceChildren(el("p", { class: "admin-ok" }, t("admin_unchanged")));
+      return;
+    }
+    await send(box, form, "/api/admin/thresholds", "PATCH", { values });
+  });
+  panel.replaceChildren(form);
+}
+
 // --- schedule --------------------------------------------------------------------------------
 
 const hhmm = (value) => (value || "").slice(0, 5);
@@ -369,10 +741,29 @@ function svgEl(tag, attrs) {
   return node;
 }
 
+/** Where Enter puts a new vertex: halfway to the next one after `index` (the selected vertex,
+ * else the last), beside a lone vertex, or in the middle of an empty frame. */
+export function nextVertex(points, index) {
+  if (!points.length) return { at: 0, point: [0.5, 0.5] };
+  const i = index === null || index === undefined ? points.length - 1 : index;
+  const [ax, ay] = points[i];
+  if (points.length === 1) return { at: 1, point: [clamp(ax + 0.1), ay] };
+  const [bx, by] = points[(i + 1) % points.length];
+  return { at: i + 1, point: [clamp((ax + bx) / 2), clamp((ay + by) / 2)] };
+}
+
+/**
+ * The polygon editor over a camera's snapshot. As the zone editor tab it edits every zone of
+ * the chosen camera and saves the changed ones. Embedded in a queue or site-zone form
+ * (`draft`), it edits that one polygon and shows the camera's other zones as context; the form
+ * picks the camera (`pick`) and saves the draft's points with the item.
+ */
 class ZoneEditor {
-  constructor(root, box) {
+  constructor(root, box, { draft = null, prefix = "zone" } = {}) {
     this.root = root;
     this.box = box;
+    this.draft = draft; // {key, kind, label, points, exclude: the layer key it replaces}
+    this.prefix = prefix;
     this.camera = null;
     this.layers = [];
     this.active = null;
@@ -385,30 +776,50 @@ class ZoneEditor {
     return this.layers.find((l) => l.key === this.active) || null;
   }
 
-  mount() {
+  id(name) {
+    return `${this.prefix}-${name}`;
+  }
+
+  /** Build the editor; `camera` is the one to show first (the first camera by default). */
+  mount(camera) {
     const cameras = state.config.site.cameras;
-    this.cameraSelect = select(cameras.map((c) => [c.id, `${c.name} (${c.id})`]), this.camera || cameras[0]?.id);
-    this.cameraSelect.id = "zone-camera";
-    this.cameraSelect.addEventListener("change", () => this.pick(this.cameraSelect.value));
     this.list = el("div", { class: "zone-layers", role: "listbox", "aria-label": t("admin_tab_zones") });
-    this.img = el("img", { id: "zone-snapshot", alt: "" });
+    this.img = el("img", { id: this.id("snapshot"), alt: "" });
     this.placeholder = el("div", { class: "zone-placeholder", hidden: true }, t("admin_no_snapshot"));
-    this.svg = svgEl("svg", { id: "zone-svg", viewBox: "0 0 1600 900",
+    this.svg = svgEl("svg", { id: this.id("svg"), viewBox: "0 0 1600 900",
       tabindex: "0", role: "application", "aria-label": t("admin_zone_help") });
     this.stage = el("div", { class: "zone-stage" }, this.img, this.placeholder, this.svg);
     this.readout = el("p", { class: "muted zone-readout", "aria-live": "polite" });
-    const button = (id, label, fn) => el("button", { type: "button", id, onclick: fn }, t(label));
-    this.root.replaceChildren(
-      el("div", { class: "zone-toolbar" }, el("label", { for: "zone-camera" }, t("admin_camera")), this.cameraSelect,
-        button("zone-undo", "admin_undo", () => this.doUndo()),
-        button("zone-delete-vertex", "admin_delete_vertex", () => this.deleteVertex()),
-        button("zone-clear", "admin_clear", () => this.clear()),
-        button("zone-revert", "admin_revert", () => this.pick(this.camera)),
-        el("button", { type: "button", id: "zone-save", class: "primary", onclick: () => this.save() }, t("admin_save_zones"))),
-      el("p", { class: "muted" }, t("admin_zone_help")),
-      el("div", { class: "zone-body" }, this.stage, el("div", {}, this.list, this.readout)));
+    const button = (id, label, fn) => el("button", { type: "button", id: this.id(id), onclick: fn }, t(label));
+    const tools = [button("undo", "admin_undo", () => this.doUndo()),
+      button("delete-vertex", "admin_delete_vertex", () => this.deleteVertex()),
+      button("clear", "admin_clear", () => this.clear())];
+    if (this.draft) {
+      const original = JSON.parse(this.draft.saved);
+      tools.push(button("revert", "admin_revert", () => {
+        this.remember();
+        this.draft.points = original.map((p) => [...p]);
+        this.vertex = null;
+        this.render();
+      }));
+      this.root.replaceChildren(el("div", { class: "zone-toolbar" }, ...tools),
+        el("p", { class: "muted" }, t("admin_draw_hint")),
+        el("div", { class: "zone-body" }, this.stage, el("div", {}, this.list, this.readout)));
+    } else {
+      this.cameraSelect = select(cameras.map((c) => [c.id, `${c.name} (${c.id})`]), camera || cameras[0]?.id);
+      this.cameraSelect.id = this.id("camera");
+      this.cameraSelect.addEventListener("change", () => this.pick(this.cameraSelect.value));
+      this.root.replaceChildren(
+        el("div", { class: "zone-toolbar" }, el("label", { for: this.id("camera") }, t("admin_camera")),
+          this.cameraSelect, ...tools,
+          button("revert", "admin_revert", () => this.pick(this.camera)),
+          el("button", { type: "button", id: this.id("save"), class: "primary", onclick: () => this.save() },
+            t("admin_save_zones"))),
+        el("p", { class: "muted" }, t("admin_zone_help")),
+        el("div", { class: "zone-body" }, this.stage, el("div", {}, this.list, this.readout)));
+    }
     this.bind();
-    this.pick(this.cameraSelect.value);
+    this.pick(this.cameraSelect ? this.cameraSelect.value : camera);
   }
 
   bind() {
@@ -423,19 +834,29 @@ class ZoneEditor {
     this.svg.addEventListener("keydown", (ev) => this.key(ev));
     this.img.addEventListener("load", () => {
       this.placeholder.hidden = true;
+      this.img.style.visibility = "";
       const ratio = this.img.naturalWidth / this.img.naturalHeight;
       this.stage.style.aspectRatio = `${this.img.naturalWidth} / ${this.img.naturalHeight}`;
-      this.stage.style.maxWidth = `calc((100vh - 265px) * ${ratio})`; // whole frame in view
+      if (!this.draft) this.stage.style.maxWidth = `calc((100vh - 265px) * ${ratio})`; // whole frame in view
     });
     // the drawing's units are the stage's pixels: round vertices, undistorted labels
     this.resize = new ResizeObserver(() => this.renderSvg());
     this.resize.observe(this.stage);
-    this.img.addEventListener("error", () => { this.placeholder.hidden = false; });
+    this.img.addEventListener("error", () => {
+      this.placeholder.hidden = false;
+      this.img.style.visibility = "hidden"; // no broken-image icon over the placeholder
+    });
   }
 
   pick(cameraId) {
     this.camera = cameraId;
     this.layers = layersOf(state.config.site, cameraId);
+    if (this.draft) { // the other zones are context, drawn but not editable
+      this.layers = this.layers.filter((l) => l.key !== this.draft.exclude)
+        .map((l) => ({ ...l, readonly: true }));
+      this.layers.push(this.draft);
+      this.active = this.draft.key;
+    }
     if (!this.layers.some((l) => l.key === this.active)) this.active = this.layers[0]?.key || null;
     this.vertex = null;
     this.undo = [];
@@ -498,6 +919,15 @@ class ZoneEditor {
       this.doUndo();
       return;
     }
+    if (this.layer && (ev.key === "Enter" || ev.key === "Insert")) {
+      ev.preventDefault(); // a vertex without a pointer; the arrow keys then move it
+      this.remember();
+      const { at, point } = nextVertex(this.layer.points, this.vertex);
+      this.layer.points.splice(at, 0, point);
+      this.vertex = at;
+      this.render();
+      return;
+    }
     if (!this.layer || this.vertex === null) return;
     const step = ev.shiftKey ? NUDGE * 4 : NUDGE;
     const moves = { ArrowLeft: [-step, 0], ArrowRight: [step, 0], ArrowUp: [0, -step], ArrowDown: [0, step] };
@@ -543,7 +973,7 @@ class ZoneEditor {
   }
 
   renderList() {
-    this.list.replaceChildren(...this.layers.map((layer) => el("button", {
+    this.list.replaceChildren(...this.layers.filter((l) => !l.readonly).map((layer) => el("button", {
       type: "button", role: "option", class: `zone-layer${layer.key === this.active ? " active" : ""}`,
       "data-layer": layer.key, "aria-selected": String(layer.key === this.active),
       onclick: () => this.activate(layer.key),
@@ -626,7 +1056,11 @@ export default async function mount(root, ctx) {
     statusLine(status);
     if (tab === "cameras") renderCameras(panel, box);
     if (tab === "windows") renderWindows(panel, box);
+    closeFormEditor();
+    if (tab === "queues") renderQueues(panel, box);
+    if (tab === "site_zones") renderSiteZones(panel, box);
     if (tab === "schedule") renderSchedule(panel, box);
+    if (tab === "thresholds") renderThresholds(panel, box);
     editor?.resize?.disconnect();
     editor = null;
     if (tab === "zones") {
@@ -651,5 +1085,6 @@ export default async function mount(root, ctx) {
   return () => {
     offLang();
     editor?.resize?.disconnect();
+    closeFormEditor();
   };
 }

@@ -4,8 +4,10 @@
 // shift-click (or [ and ] at the cursor) selects a range that inspectors can download as an
 // evidence export (POST /api/exports, audited by the server).
 // Keys: ←/→ move 10 s (Shift: 60 s), + / - zoom (day, 6 h, 2 h, 1 h, 15 min), [ ] range.
+// Days are the site's: the day picker, the day's bounds (00:00–24:00, 23 or 25 h where the
+// clocks change) and the ticks follow the site's time zone, whatever the browser's zone.
 import { api } from "../api.js";
-import { allowed, el, exportLinks, fmtDateTime, fmtTime } from "../dom.js";
+import { allowed, el, exportLinks, fmtDateTime, fmtTime, siteTimeZone } from "../dom.js";
 import { addMessages, t } from "../i18n.js";
 
 addMessages({
@@ -59,28 +61,87 @@ function svg(tag, attrs, ...children) {
   return node;
 }
 
-function dayString(unix) {
-  const d = new Date(unix * 1000);
-  return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, "0")}-${String(d.getDate()).padStart(2, "0")}`;
+// --- calendar days in a time zone (pure; Intl only) --------------------------------------------
+
+const FORMATS = new Map();
+
+function wallClock(unix, zone) {
+  if (!FORMATS.has(zone)) {
+    FORMATS.set(zone, new Intl.DateTimeFormat("en-US", { timeZone: zone, hourCycle: "h23",
+      year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit",
+      second: "2-digit" }));
+  }
+  const parts = {};
+  FORMATS.get(zone).formatToParts(new Date(Math.floor(unix) * 1000)).forEach((p) => {
+    parts[p.type] = p.value;
+  });
+  return parts;
 }
 
-function dayStart(text) {
+/** The date ("YYYY-MM-DD") that the clocks of `zone` show at `unix` seconds. */
+export function dateIn(unix, zone) {
+  const p = wallClock(unix, zone);
+  return `${p.year}-${p.month}-${p.day}`;
+}
+
+/** Seconds that the clocks of `zone` are ahead of UTC at `unix`. */
+export function offsetAt(unix, zone) {
+  const p = wallClock(unix, zone);
+  const wall = Date.UTC(Number(p.year), Number(p.month) - 1, Number(p.day), Number(p.hour) % 24,
+    Number(p.minute), Number(p.second)) / 1000;
+  return wall - Math.floor(unix);
+}
+
+function utcMidnight(text) {
   const [y, m, d] = text.split("-").map(Number);
-  return new Date(y, m - 1, d).getTime() / 1000;
+  return Date.UTC(y, m - 1, d) / 1000;
 }
 
-/** The view [from, to) of `span` seconds around `center`, kept inside the day. */
-export function viewAround(center, span, day) {
-  const from = Math.min(Math.max(center - span / 2, day), day + 86400 - span);
-  return [from, from + span];
+/** The first instant (unix seconds) of the date `text` in `zone`: its 00:00, or the end of a
+ * clock change that skips midnight. */
+function dayStartIn(text, zone) {
+  const wall = utcMidnight(text);
+  // midnight under each offset in force within a day of it: one of them is the day's start
+  const candidates = [-86400, 0, 86400].map((s) => wall - offsetAt(wall + s, zone));
+  const inDay = candidates.filter((c) => dateIn(c, zone) === text);
+  return inDay.length ? Math.min(...inDay) : candidates[1];
+}
+
+/** [start, end) of the date `text` ("YYYY-MM-DD") in `zone` as unix seconds; 23 or 25 hours
+ * long on the days the clocks change. */
+export function dayBounds(text, zone) {
+  const next = new Date((utcMidnight(text) + 86400) * 1000).toISOString().slice(0, 10);
+  return [dayStartIn(text, zone), dayStartIn(next, zone)];
+}
+
+/** The instant when the clocks of `zone` show `seconds` past midnight on the date `text`. */
+export function wallTimeIn(text, seconds, zone) {
+  const wall = utcMidnight(text) + seconds;
+  return wall - offsetAt(wall - offsetAt(wall, zone), zone);
+}
+
+// --- timeline geometry ---------------------------------------------------------------------------
+
+/** The view [from, to) of `span` seconds around `center`, kept inside the day [day, dayEnd). */
+export function viewAround(center, span, day, dayEnd) {
+  const width = Math.min(span, dayEnd - day);
+  const from = Math.min(Math.max(center - width / 2, day), dayEnd - width);
+  return [from, from + width];
 }
 
 function tickStep(span) {
-  return [[900, 60], [3600, 300], [7200, 900], [21600, 3600], [86400, 7200]].find(([s]) => span <= s)[1];
+  return [[900, 60], [3600, 300], [7200, 900], [21600, 3600], [90000, 7200]].find(([s]) => span <= s)[1];
+}
+
+/** The first tick at or after `from` on the site's clock (whole steps of local time). */
+function firstTick(from, step, zone) {
+  const offset = offsetAt(from, zone);
+  return Math.ceil((from + offset) / step) * step - offset;
 }
 
 export default async function mount(root, ctx) {
   const cameras = await api("/api/cameras");
+  const zone = siteTimeZone() || Intl.DateTimeFormat().resolvedOptions().timeZone;
   const now = Date.now() / 1000;
   const asked = Number(ctx.params.get("t"));
   const st = {
@@ -88,13 +149,23 @@ export default async function mount(root, ctx) {
     cursor: Number.isFinite(asked) && asked > 0 ? asked : now,
     zoom: 0, selection: null, data: { segments: [], gaps: [], events: [] }, current: null,
   };
-  st.day = dayStart(dayString(st.cursor));
-  [st.from, st.to] = viewAround(st.cursor, ZOOMS[st.zoom], st.day);
+  function setDay(text) {
+    st.dayText = text;
+    [st.day, st.dayEnd] = dayBounds(text, zone);
+  }
+  // the zoom's span (the whole day, 23-25 h, at the outermost) around the cursor, in the day
+  function frame() {
+    const span = st.zoom === 0 ? st.dayEnd - st.day : ZOOMS[st.zoom];
+    [st.from, st.to] = viewAround(st.cursor, span, st.day, st.dayEnd);
+  }
+  setDay(dateIn(st.cursor, zone));
+  frame();
   const mayExport = allowed(ctx.me.role, ["inspector"]);
 
   const cameraSelect = el("select", { id: "playback-camera" }, cameras.map((c) => el("option",
     { value: c.id, selected: c.id === st.camera }, `${c.name} (${c.id})`)));
-  const dayInput = el("input", { type: "date", id: "playback-day", value: dayString(st.cursor) });
+  const dayInput = el("input", { type: "date", id: "playback-day", value: st.dayText,
+    title: zone });
   const timeline = svg("svg", { viewBox: `0 0 ${VB_W} ${VB_H}`, id: "playback-timeline",
     class: "timeline", tabindex: 0, role: "slider", "aria-label": t("playback_timeline") });
   const video = el("video", { id: "playback-video", controls: true, muted: true, playsinline: true });
@@ -124,7 +195,7 @@ export default async function mount(root, ctx) {
   function ticks() {
     const step = tickStep(st.to - st.from);
     const out = [];
-    for (let time = Math.ceil(st.from / step) * step; time <= st.to; time += step) {
+    for (let time = firstTick(st.from, step, zone); time <= st.to; time += step) {
       const x = xOf(time);
       out.push(svg("line", { x1: x, x2: x, y1: 12, y2: VB_H, class: "tick-line" }));
       out.push(svg("text", { x: x + 2, y: 10, class: "tick" }, fmtTime(time).slice(0, 5)));
@@ -173,7 +244,7 @@ export default async function mount(root, ctx) {
 
   async function refresh() {
     const answer = await api("/api/recordings/overview",
-      { query: { camera: st.camera, from: st.day, to: st.day + 86400 } });
+      { query: { camera: st.camera, from: st.day, to: st.dayEnd } });
     st.data = answer;
     draw();
   }
@@ -205,15 +276,15 @@ export default async function mount(root, ctx) {
   }
 
   function moveCursor(time, play = true) {
-    st.cursor = Math.min(Math.max(time, st.day), st.day + 86400);
-    if (st.cursor < st.from || st.cursor > st.to) [st.from, st.to] = viewAround(st.cursor, ZOOMS[st.zoom], st.day);
+    st.cursor = Math.min(Math.max(time, st.day), st.dayEnd);
+    if (st.cursor < st.from || st.cursor > st.to) frame();
     draw();
     if (play) playAt(st.cursor);
   }
 
   function zoom(delta) {
     st.zoom = Math.min(Math.max(st.zoom + delta, 0), ZOOMS.length - 1);
-    [st.from, st.to] = viewAround(st.cursor, ZOOMS[st.zoom], st.day);
+    frame();
     draw();
   }
 
@@ -266,7 +337,7 @@ export default async function mount(root, ctx) {
   video.addEventListener("timeupdate", () => {
     if (!st.current) return;
     st.cursor = st.current.start + video.currentTime;
-    if (st.cursor > st.to) [st.from, st.to] = viewAround(st.cursor, ZOOMS[st.zoom], st.day);
+    if (st.cursor > st.to) frame();
     draw();
   });
   video.addEventListener("ended", () => {
@@ -290,10 +361,10 @@ export default async function mount(root, ctx) {
   });
   dayInput.addEventListener("change", async () => {
     if (!dayInput.value) return;
-    st.day = dayStart(dayInput.value);
-    st.cursor = st.day + 9 * 3600;
+    setDay(dayInput.value);
+    st.cursor = Math.min(Math.max(wallTimeIn(st.dayText, 9 * 3600, zone), st.day), st.dayEnd);
     st.selection = null;
-    [st.from, st.to] = viewAround(st.cursor, ZOOMS[st.zoom], st.day);
+    frame();
     rememberPlace();
     await refresh();
   });
@@ -323,7 +394,7 @@ export default async function mount(root, ctx) {
   await refresh();
   if (asked > 0) playAt(st.cursor);
   const timer = setInterval(() => {
-    if (st.day + 86400 > Date.now() / 1000) refresh().catch((err) => console.warn(err));
+    if (st.dayEnd > Date.now() / 1000) refresh().catch((err) => console.warn(err));
   }, REFRESH_MS);
   return () => {
     clearInterval(timer);

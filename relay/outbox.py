@@ -419,6 +419,8 @@ class Outbox:
     # --- state --------------------------------------------------------------------------------
 
     def counts(self) -> Counts:
+        # the cursor first: every change up to it is already counted below
+        cursor = self.cursor()
         pending = self._store.query(
             "SELECT COUNT(*) AS pending, COALESCE(SUM(attempts > 0), 0) AS failed,"
             " COALESCE(SUM(rejected), 0) AS rejected, MIN(created_at) AS oldest"
@@ -444,7 +446,7 @@ class Outbox:
             next_attempt_at=self.next_due(),
             last_delivered_at=delivered["last"],
             last_error=error[0]["last_error"] if error else None,
-            cursor=self.cursor(),
+            cursor=cursor,
         )
 
     def messages(self, state: MessageState | str, limit: int = 100) -> list[Message]:

@@ -9,12 +9,15 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hallwatch import reviews
 from hallwatch.events import Event
@@ -380,3 +383,67 @@ def test_counts_prune_and_listing(store: Store) -> None:
     assert outbox.prune(1000.0 + 7 * 86400.0 + 1) == 2
     assert outbox.counts().delivered_total == 2  # pruned ones still count
     assert json.loads(store.query("SELECT payload FROM outbox")[0][0])["start"] == 2.0
+
+
+OUTCOMES = st.sampled_from(["ok", "transient", "lost_answer", "rejected"])
+
+
+@settings(max_examples=40)
+@given(
+    writes=st.lists(st.sampled_from(["camA", "camB", "camC", "end"]), min_size=1, max_size=25),
+    outcomes=st.lists(OUTCOMES, max_size=30),
+    batch_size=st.integers(1, 6),
+)
+def test_any_failure_sequence_delivers_everything_in_order_per_source(
+    writes: list[str], outcomes: list[str], batch_size: int
+) -> None:
+    """Model of the uploader's bookkeeping under any answers: a batch answered 'ok' is kept by
+    the receiver, 'lost_answer' is kept but counted as failed (timeout after storing),
+    'transient' and 'rejected' are not kept. Events keep coming between requests. In the
+    end every message was received, and per source the first arrivals follow fill order."""
+    with tempfile.TemporaryDirectory() as folder:
+        store = Store(Path(folder) / "hw.db")
+        now = 1000.0
+        outbox = Outbox(store, site_name="s", clock=lambda: now)
+        received: list[str] = []
+        pending_writes = list(writes)
+        answers = list(outcomes)
+        last_by_camera: dict[str, int] = {}
+        for _ in range(400):
+            if pending_writes:  # one change per step, interleaved with the requests
+                write = pending_writes.pop(0)
+                if write == "end" and last_by_camera:
+                    store.end_event(next(iter(last_by_camera.values())), now)
+                elif write != "end":
+                    event = store.add_event(vacancy(write, start=now))
+                    last_by_camera[write] = event.id or 0
+            outbox.fill()
+            batch = outbox.next_batch(now, batch_size)
+            if not batch and not pending_writes and outbox.counts().pending == 0:
+                break
+            if not batch:
+                outbox.retry_now(now)
+                now += 1.0
+                continue
+            answer = answers.pop(0) if answers else "ok"
+            ids = [m.id for m in batch]
+            if answer in ("ok", "lost_answer"):
+                received.extend(m.message_id for m in batch)
+            if answer == "ok":
+                outbox.mark_delivered(ids, now)
+            elif answer == "rejected":
+                delay = rejected_delay(len(batch), 30.0)
+                outbox.mark_failed(ids, now, "HTTP 422", now + delay, rejected=True)
+            else:
+                outbox.mark_failed(ids, now, "timed out", now + 2.0)
+            now += 1.0
+        order: dict[str, list[str]] = {}
+        for row in store.query("SELECT source, message_id FROM outbox ORDER BY id"):
+            order.setdefault(row["source"], []).append(row["message_id"])
+        firsts: dict[str, list[str]] = {}
+        source_of_message = {m: s for s, ms in order.items() for m in ms}
+        for message_id in dict.fromkeys(received):
+            firsts.setdefault(source_of_message[message_id], []).append(message_id)
+        assert outbox.counts().pending == 0
+        assert firsts == order
+        store.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -51,11 +52,15 @@ def redact_url(url: str) -> str:
     return SECRET_QUERY_KEYS.sub(r"\1=***", urlunsplit(parts))
 
 
-def redact_text(text: str, *secrets: str) -> str:
-    """Redact URLs with credentials, secret query values and the given literal secrets."""
-    for secret in secrets:
+def redact_text(text: str, *urls: str, hidden: Iterable[str] = ()) -> str:
+    """Redact URLs with credentials, secret query values, the given URLs (shown without their
+    credentials) and the `hidden` literals (passwords, keys: shown as ***)."""
+    for url in urls:
+        if url:
+            text = text.replace(url, redact_url(url))
+    for secret in hidden:
         if secret:
-            text = text.replace(secret, redact_url(secret))
+            text = text.replace(secret, "***")
     text = USERINFO_IN_TEXT.sub(lambda match: f"{match.group(1)}://***@", text)
     return SECRET_QUERY_KEYS.sub(r"\1=***", text)
 

@@ -130,3 +130,9 @@ def test_rate_meter_and_recent_count() -> None:
     for t in (0.0, 1000.0, 4000.0):
         recent.add(t)
     assert recent.count(4000.0) == 2
+
+
+def test_redact_text_hides_literal_secrets() -> None:
+    text = "401 for user 34020000002000000002 with password gbS3cret; see file:clip.mp4"
+    redacted = redact_text(text, "file:clip.mp4", hidden=("gbS3cret", ""))
+    assert redacted == "401 for user 34020000002000000002 with password ***; see file:clip.mp4"

@@ -28,15 +28,16 @@ class RelayControl(Protocol):
         """JSON-ready: push targets, the cascade and the uploader, each None when not set up."""
 
     def outbox_messages(self, state: str, limit: int) -> list[dict[str, Any]] | None:
-        """Messages in `state` ("pending" or "failed"), oldest first; None without upload."""
+        """Messages in `state` (pending, failed, rejected), oldest first; None without upload."""
 
     def outbox_retry(self, now: float) -> int | None:
         """Make every waiting message due now; how many. None without upload."""
 
 
 class OutboxState(StrEnum):
-    PENDING = "pending"
-    FAILED = "failed"
+    PENDING = "pending"  # not delivered yet
+    FAILED = "failed"  # tried at least once, not delivered
+    REJECTED = "rejected"  # refused by the platform for its content; sent alone, waits longest
 
 
 NOT_CONFIGURED: dict[str, Any] = {"configured": False, "push": [], "gb28181": None, "upload": None}
@@ -66,10 +67,10 @@ def _uploading(request: Request) -> RelayControl:
 @router.get("/outbox", dependencies=ADMIN_ONLY)
 async def outbox(
     request: Request,
-    state: Annotated[OutboxState, Query(description="pending or failed")] = OutboxState.PENDING,
+    state: Annotated[OutboxState, Query(description="pending, failed or rejected")] = OutboxState.PENDING,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> dict[str, Any]:
-    """The outbox's waiting messages (failed: tried and not delivered), oldest first."""
+    """The outbox's undelivered messages in one state, oldest first."""
     relay = _uploading(request)
     items = await run_in_threadpool(relay.outbox_messages, state.value, limit)
     return {"items": items or []}

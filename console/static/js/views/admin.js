@@ -217,8 +217,8 @@ async function send(box, form, path, method, body) {
   box.replaceChildren(el("p", { class: "muted" }, t("loading"))); // no stale answer meanwhile
   try {
     const answer = await api(path, { method, body: { version: state.config.version, ...body } });
+    await reload(); // before the answer shows: what is done next starts from the saved file
     showResult(box, answer);
-    await reload();
     return answer;
   } catch (err) {
     await showError(box, form, err);
@@ -288,7 +288,7 @@ function cameraForm(camera, box, rerender) {
 }
 
 function renderCameras(panel, box) {
-  const rerender = () => renderCameras(panel, box);
+  const rerender = () => state.tab === "cameras" && renderCameras(panel, box); // unless left meanwhile
   const slot = el("div");
   const rows = state.config.site.cameras.map((c) => el("tr", { "data-camera": c.id },
     el("td", {}, c.id), el("td", {}, c.name), el("td", {}, c.hall || "—"),
@@ -342,7 +342,7 @@ function windowForm(win, box, rerender) {
 }
 
 function renderWindows(panel, box) {
-  const rerender = () => renderWindows(panel, box);
+  const rerender = () => state.tab === "windows" && renderWindows(panel, box); // unless left meanwhile
   const slot = el("div");
   const rows = state.config.site.windows.map((w) => el("tr", { "data-window": w.id },
     el("td", {}, w.id), el("td", {}, w.name), el("td", {}, w.department), el("td", {}, w.camera),
@@ -481,7 +481,7 @@ function deleteButton(id, path, box, rerender) {
 }
 
 function renderQueues(panel, box) {
-  const rerender = () => renderQueues(panel, box);
+  const rerender = () => state.tab === "queues" && renderQueues(panel, box); // unless left meanwhile
   closeFormEditor();
   const slot = el("div");
   const limits = state.config.site.thresholds;
@@ -568,7 +568,7 @@ function siteZoneForm(camera, zone, box, slot, rerender) {
 }
 
 function renderSiteZones(panel, box) {
-  const rerender = () => renderSiteZones(panel, box);
+  const rerender = () => state.tab === "site_zones" && renderSiteZones(panel, box); // unless left meanwhile
   closeFormEditor();
   const slot = el("div");
   const tender = state.config.site.cameras.filter((c) => c.kind === "tender_site");

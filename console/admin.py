@@ -347,7 +347,26 @@ def get_config(request: Request, config: ConfigDep) -> dict[str, Any]:
         "site": redacted_site(snapshot.site),
         "running": snapshot.site == request.app.state.site,
         "thresholds": list(Thresholds.model_fields),
+        "threshold_fields": threshold_fields(),
     }
+
+
+def threshold_fields() -> dict[str, dict[str, Any]]:
+    """Each threshold's unit, default and bounds (ge / gt / le) from the model: the form's
+    limits and help come from here, so they cannot drift from what a save is checked with."""
+    fields: dict[str, dict[str, Any]] = {}
+    for name, info in Thresholds.model_fields.items():
+        spec: dict[str, Any] = {
+            "unit": "s" if name.endswith("_s") else "persons",
+            "default": info.default,
+            "integer": info.annotation is int,
+        }
+        for item in info.metadata:
+            for key in ("ge", "gt", "le"):
+                if getattr(item, key, None) is not None:
+                    spec[key] = getattr(item, key)
+        fields[name] = spec
+    return fields
 
 
 @router.get("/config/history")

@@ -67,7 +67,9 @@ def _uploading(request: Request) -> RelayControl:
 @router.get("/outbox", dependencies=ADMIN_ONLY)
 async def outbox(
     request: Request,
-    state: Annotated[OutboxState, Query(description="pending, failed or rejected")] = OutboxState.PENDING,
+    state: Annotated[
+        OutboxState, Query(description="pending, failed or rejected")
+    ] = OutboxState.PENDING,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> dict[str, Any]:
     """The outbox's undelivered messages in one state, oldest first."""

@@ -154,8 +154,13 @@ def test_invalid_edit_gets_located_422_and_writes_nothing(setup: Setup, admin: T
     assert found["loc"] == ["body", "staff_zone"]
     assert found["msg"] == "a polygon needs at least 3 points, got 2"
     assert (found["file"], found["key"]) == ("cameras.yaml", "windows[0].staff_zone")
-    assert found["line"] == CONFIG.splitlines().index(
-        "    staff_zone: [[0.1, 0.1], [0.5, 0.1], [0.5, 0.5]]   # the counter") + 1
+    assert (
+        found["line"]
+        == CONFIG.splitlines().index(
+            "    staff_zone: [[0.1, 0.1], [0.5, 0.1], [0.5, 0.5]]   # the counter"
+        )
+        + 1
+    )
     assert setup.text() == CONFIG and config_changes(setup.store) == []
 
 
@@ -243,7 +248,10 @@ def test_add_and_remove_items(setup: Setup, admin: TestClient) -> None:
     assert added.status_code == 201, added.text
     assert "  - id: W02\n    name: 2号窗口\n" in setup.text()
     queue = {"id": "Q1", "name": "取号", "camera": "cam02", "zone": [[0, 0], [1, 0], [1, 1]]}
-    assert admin.post("/api/admin/queues", json={"version": version(admin), **queue}).status_code == 201
+    assert (
+        admin.post("/api/admin/queues", json={"version": version(admin), **queue}).status_code
+        == 201
+    )
     blocked = admin.delete("/api/admin/cameras/cam02", params={"version": version(admin)})
     assert blocked.status_code == 422
     assert {p["key"] for p in blocked.json()["detail"]} == {"windows[1].camera", "queues[0].camera"}
@@ -288,9 +296,7 @@ def test_history_lists_backups(admin: TestClient) -> None:
     assert admin.get("/api/admin/config/history").json() == []
     admin.patch("/api/admin/windows/W01", json={"version": version(admin), "name": "一号"})
     (backup,) = admin.get("/api/admin/config/history").json()
-    assert backup["name"].startswith("cameras.yaml.bak-") and backup["size"] == len(
-        CONFIG.encode()
-    )
+    assert backup["name"].startswith("cameras.yaml.bak-") and backup["size"] == len(CONFIG.encode())
 
 
 def test_without_config_path_editing_is_unavailable(setup: Setup) -> None:
@@ -308,3 +314,23 @@ def test_odd_inputs_get_4xx_not_5xx(setup: Setup, admin: TestClient) -> None:
         answer = admin.patch(path, content=text, headers={"Content-Type": "application/json"})
         assert answer.status_code == 422, (path, answer.text)
     assert setup.text() == CONFIG
+
+
+def test_threshold_fields_come_from_the_model() -> None:
+    from console.admin import threshold_fields
+
+    fields = threshold_fields()
+    assert fields["queue_max_wait_s"] == {
+        "unit": "s",
+        "default": 900.0,
+        "integer": False,
+        "gt": 0,
+        "le": 86400,
+    }
+    assert fields["queue_max_length"] == {
+        "unit": "persons",
+        "default": 5,
+        "integer": True,
+        "ge": 1,
+        "le": 100,
+    }

@@ -594,30 +594,21 @@ function renderSiteZones(panel, box) {
 
 // --- thresholds ------------------------------------------------------------------------------
 
-// The fields of hallwatch.config.Thresholds: unit, bounds (gt: the minimum itself is refused)
-// and default. The browser test compares this table with the pydantic model.
-export const THRESHOLDS = {
-  absence_delay_s: { unit: "s", min: 0, max: 3600, default: 60 },
-  return_delay_s: { unit: "s", min: 0, max: 600, default: 5 },
-  queue_max_length: { unit: "persons", min: 1, max: 100, default: 5, integer: true },
-  queue_min_duration_s: { unit: "s", min: 0, max: 7200, default: 120 },
-  queue_clear_delay_s: { unit: "s", min: 0, max: 3600, default: 30 },
-  queue_confirm_s: { unit: "s", min: 0, max: 600, default: 3 },
-  queue_exit_grace_s: { unit: "s", min: 0, max: 600, default: 5 },
-  queue_max_wait_s: { unit: "s", min: 0, gt: true, max: 86400, default: 900 },
-  intrusion_delay_s: { unit: "s", min: 0, max: 3600, default: 5 },
-  overcrowd_delay_s: { unit: "s", min: 0, max: 3600, default: 30 },
-  site_clear_delay_s: { unit: "s", min: 0, max: 3600, default: 10 },
-};
-
 /** The values that differ from the current ones (what a save sends), by name. */
 export function changedValues(current, entered) {
   return Object.fromEntries(Object.entries(entered).filter(
     ([name, value]) => value !== null && value !== current[name]));
 }
 
-function thresholdRow(name, value) {
-  const spec = THRESHOLDS[name] || { unit: "s" };
+/** A threshold's form limits from the server's spec of the model field (ge / gt / le). */
+function limitsOf(field) {
+  const gt = field.gt !== undefined;
+  return { unit: field.unit, min: gt ? field.gt : field.ge, max: field.le, gt,
+    integer: field.integer, default: field.default };
+}
+
+function thresholdRow(name, value, field) {
+  const spec = limitsOf(field || { unit: "s" });
   const unit = t(`admin_unit_${spec.unit}`);
   const input = numberInput(value, { id: `admin-th-${name}`, name, step: spec.integer ? "1" : "any",
     min: spec.min, max: spec.max, "data-gt": spec.gt ? "" : null,
@@ -642,7 +633,7 @@ function renderThresholds(panel, box) {
   const names = state.config.thresholds; // the server's list: every field, in the model's order
   const form = el("form", { class: "admin-form", id: "thresholds-form", novalidate: true },
     el("p", { class: "muted" }, t("admin_thresholds_hint")),
-    ...names.map((name) => thresholdRow(name, current[name])),
+    ...names.map((name) => thresholdRow(name, current[name], state.config.threshold_fields[name])),
     el("div", { class: "admin-actions" }, el("button", { type: "submit" }, t("save"))));
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();

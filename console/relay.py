@@ -7,7 +7,6 @@ relay's parts redact their URLs, and the GB password and upload key are never in
 
 from __future__ import annotations
 
-import time
 from enum import StrEnum
 from typing import Annotated, Any, Protocol
 
@@ -30,7 +29,7 @@ class RelayControl(Protocol):
     def outbox_messages(self, state: str, limit: int) -> list[dict[str, Any]] | None:
         """Messages in `state` (pending, failed, rejected), oldest first; None without upload."""
 
-    def outbox_retry(self, now: float) -> int | None:
+    def outbox_retry(self) -> int | None:
         """Make every waiting message due now; how many. None without upload."""
 
 
@@ -82,6 +81,6 @@ async def outbox(
 async def outbox_retry(request: Request, store: StoreDep, user: UserDep) -> dict[str, int]:
     """Send every waiting message at the next attempt, without waiting out its backoff."""
     relay = _uploading(request)
-    count = await run_in_threadpool(relay.outbox_retry, time.time())
+    count = await run_in_threadpool(relay.outbox_retry)
     await run_in_threadpool(store.audit, user.username, "relay_retry", "outbox", messages=count)
     return {"rescheduled": count or 0}

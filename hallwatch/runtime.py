@@ -168,6 +168,11 @@ class Runtime:
         reader = pipeline.main if stream == "main" else pipeline.sub if stream == "sub" else None
         return None if reader is None else reader.fanout
 
+    def camera_online(self, camera_id: str) -> bool:
+        """Whether the camera's main stream is connected now (GB catalog Status ON/OFF)."""
+        pipeline = self.pipelines.get(camera_id)
+        return pipeline is not None and pipeline.main.status().online
+
     def camera_status(self, camera_id: str) -> dict[str, Any]:
         status = self.pipelines[camera_id].status()
         status["analysis"]["dropped_frames"] = self.worker.mailbox.dropped.get(camera_id, 0)

@@ -19,6 +19,7 @@ from hallwatch.config import Site, calendar_notices, data_dir_of, load_site
 from hallwatch.runtime import Runtime
 from hallwatch.store import Store
 from recordings.export import load_or_create_site_key
+from relay.service import RelayService
 
 log = logging.getLogger(__name__)
 
@@ -77,9 +78,10 @@ def serve(
         log.info("demo: %d case event(s) fed as source %s", fed, DEMO_SOURCE)
         cases.ticker.publish()
     case_setup = CaseSetup(cases.ledger, cases.sources, cases.ticker.publish)
+    relay = RelayService(site, store, runtime.live_fanout, runtime.camera_online)
     app = create_app(
         site, store, runtime, console_settings(site, config_path), index,
-        evidence_setup(runtime, data_dir), case_setup,
+        evidence_setup(runtime, data_dir), case_setup, relay if relay.configured else None,
     )  # fmt: skip
     banner = [f"hallwatch console: http://{host}:{port}/", f"data: {data_dir}"]
     if password is not None:
@@ -90,9 +92,11 @@ def serve(
     sys.stderr.flush()
     runtime.start()
     cases.ticker.start()
+    relay.start()
     try:
         uvicorn.run(app, host=host, port=port, log_level="warning")
     finally:
+        relay.stop()
         cases.ticker.stop()
         runtime.stop()
         cases.db.close()

@@ -27,7 +27,7 @@ from hallwatch.config_relay import GbChannel
 from ingest.annexb import AnnexB
 from ingest.packets import FanOut, PacketItem, PacketQueue, SessionEnded
 from relay.gb.media_api import MediaAnswer, MediaOffer, SdpError
-from relay.gb.ps import CLOCK, SCR_LEAD, STREAM_TYPE_H264, TIMESTAMP_MOD, ps_frame
+from relay.gb.ps import CLOCK, SCR_LEAD, STREAM_TYPE_H264, ps_frame
 from relay.gb.rtp import (
     MAX_UDP_PAYLOAD,
     TS_MOD,
@@ -78,7 +78,7 @@ class PsOut:
     """One access unit ready to send: its PS frame and RTP timestamp base (90 kHz)."""
 
     data: bytes
-    timestamp: int  # decoding time, 90 kHz, from the session's first frame
+    timestamp: int  # decoding time, 90 kHz, from the session's first frame (not wrapped)
     keyframe: bool
 
 
@@ -130,7 +130,7 @@ class PsFramer:
         dts = pts - decode_lead(item.packet)
         frame = ps_frame(data, pts, dts if dts != pts else None, keyframe=item.keyframe,
                          stream_type=STREAM_TYPE_H264)  # fmt: skip
-        return PsOut(frame, dts % TIMESTAMP_MOD, item.keyframe)
+        return PsOut(frame, dts, item.keyframe)  # RTP wraps it at 2^32, not PS's 2^33
 
 
 def decode_lead(packet: Any) -> int:

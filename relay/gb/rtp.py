@@ -180,10 +180,18 @@ class Sender(Protocol):
 
 
 def _bind(kind: socket.SocketKind, local_ip: str) -> socket.socket:
+    """A socket on a free port of `local_ip`; on any address when `local_ip` is not one of
+    ours (the address the platform sees, behind NAT), since only the port has to match."""
     sock = socket.socket(socket.AF_INET, kind)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SOCKET_BUFFER)
-        sock.bind((local_ip, 0))
+        try:
+            sock.bind((local_ip, 0))
+        except OSError as error:
+            if error.errno != errno.EADDRNOTAVAIL:
+                raise
+            log.info("media address %s is not local: binding on all addresses", local_ip)
+            sock.bind(("0.0.0.0", 0))
     except OSError:
         sock.close()
         raise

@@ -139,6 +139,15 @@ def test_udp_sender_delivers_each_rtp_packet_as_one_datagram(gso: bool) -> None:
     assert sent == sum(map(len, got))
 
 
+def test_a_media_address_that_is_not_ours_binds_on_all_addresses() -> None:
+    """Behind NAT the configured address is the one the platform sees: the port must match."""
+    sender = UdpSender("192.0.2.1", (HOST, 9))  # TEST-NET-1: never a local address
+    try:
+        assert sender.local_port > 0
+    finally:
+        sender.close()
+
+
 # --- the PS framer, fed from a file's packets --------------------------------------------------
 
 

@@ -63,6 +63,7 @@ from relay.gb.sip import (
     parse_message,
     parse_name_addr,
     top_via,
+    transaction_id,
     uri_user,
 )
 
@@ -789,8 +790,7 @@ class Cascade:
         future.set_result(response)
 
     def _on_request(self, request: SipRequest, addr: Address) -> None:
-        branch = top_via(request).branch or ""
-        cached = self._answered.get((branch, request.method))
+        cached = self._answered.get((transaction_id(request), request.method))
         if cached is not None and request.method != "ACK":  # a retransmission
             self._send_quietly(cached[1], cached[2])
             return
@@ -814,7 +814,7 @@ class Cascade:
 
     def _respond(self, request: SipRequest, addr: Address, response: SipResponse) -> None:
         data = response.to_bytes()
-        key = (top_via(request).branch or "", request.method)
+        key = (transaction_id(request), request.method)
         now = time.monotonic()
         self._answered[key] = (now, data, addr)
         self._answered.move_to_end(key)
@@ -961,7 +961,7 @@ class Cascade:
             self._respond(request, addr, response)
             return
         self._respond(request, addr, make_response(request, 100))
-        branch = top_via(request).branch or ""
+        branch = transaction_id(request)
         self._invites[branch] = _Invite(request, addr)
         self._spawn(self._answer_invite(branch, channel))
 
@@ -976,12 +976,16 @@ class Cascade:
                     None, self.media.open, channel, offer, self.settings.local_ip
                 )
             except SdpError as exc:
+                if invite.cancelled:  # 487 already answered
+                    return
                 reason = redact_text(str(exc)).replace('"', "'")[:200]
                 log.info("GB cascade: INVITE for %s refused: %s", channel.channel_id, reason)
                 warning = ("Warning", f'399 {self.settings.local_ip} "{reason}"')
                 self._respond(request, addr, make_response(request, 488, extra=[warning]))
                 return
             except OSError as exc:
+                if invite.cancelled:
+                    return
                 log.warning("GB cascade: no media port for %s: %s", channel.channel_id, exc)
                 self._respond(request, addr, make_response(request, 500))
                 return
@@ -1062,7 +1066,7 @@ class Cascade:
         self._spawn(self._stop_session(dialog))
 
     def _on_cancel(self, request: SipRequest, addr: Address) -> None:
-        invite = self._invites.get(top_via(request).branch or "")
+        invite = self._invites.get(transaction_id(request))
         if invite is None:
             self._respond(request, addr, make_response(request, 481))
             return

@@ -460,6 +460,19 @@ def top_via(message: SipMessage) -> Via:
     return parse_via(message.headers.get_all("Via")[0])
 
 
+def transaction_id(request: SipRequest) -> str:
+    """What ties a request to its server transaction, the method aside (RFC 3261 §17.2.3): the
+    top Via's branch and sent-by; for RFC 2543 peers without the magic cookie, the request-URI,
+    From tag, Call-ID, CSeq number and top Via (an ACK or CANCEL matches its INVITE)."""
+    via = top_via(request)
+    sent_by = f"{via.host}:{via.port or ''}"
+    if via.branch and via.branch.startswith(BRANCH_MAGIC):
+        return f"{via.branch}|{sent_by}"
+    from_tag = parse_name_addr(request.headers.get("From") or "").tag or ""
+    number = cseq(request)[0]
+    return f"{request.uri}|{from_tag}|{call_id(request)}|{number}|{sent_by}|{via.branch or ''}"
+
+
 def call_id(message: SipMessage) -> str:
     return message.headers.get("Call-ID") or ""
 

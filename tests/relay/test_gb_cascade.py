@@ -83,11 +83,13 @@ def gb_settings(port: int, **changes: Any) -> Gb28181Settings:
     return Gb28181Settings.model_validate(values)
 
 
-def make_cascade(settings: Gb28181Settings, fanouts: dict[str, FanOut] | None = None) -> Cascade:
+def make_cascade(
+    settings: Gb28181Settings, fanouts: dict[str, FanOut] | None = None, probe_s: float = 3.0
+) -> Cascade:
     found = fanouts or {}
     media = GbMediaFactory(
         lambda camera, stream: found.get(camera) if stream == "main" else None,
-        MediaTuning(probe_timeout_s=3.0, connect_timeout_s=3.0, send_timeout_s=3.0),
+        MediaTuning(probe_timeout_s=probe_s, connect_timeout_s=3.0, send_timeout_s=3.0),
     )
     return Cascade(
         settings, media, channel_names={"cam1": "一号窗口", "cam2": "二号窗口"},
@@ -452,13 +454,18 @@ class RawPlatform:
         self.seen: list[SipRequest] = []
 
     def receive(self) -> SipRequest | SipResponse:
-        data, self.peer = self.sock.recvfrom(65536)
-        message = parse_message(data)
-        if isinstance(message, SipRequest):
-            self.seen.append(message)
-            answer = make_response(message, 200, to_tag="plat", extra=[("Expires", "3600")])
-            self.sock.sendto(answer.to_bytes(), self.peer)
-        return message
+        """The next message but our keepalives and other MESSAGEs (answered 200 here, as
+        every request is)."""
+        while True:
+            data, self.peer = self.sock.recvfrom(65536)
+            message = parse_message(data)
+            if isinstance(message, SipRequest):
+                self.seen.append(message)
+                answer = make_response(message, 200, to_tag="plat", extra=[("Expires", "3600")])
+                self.sock.sendto(answer.to_bytes(), self.peer)
+                if message.method == "MESSAGE":
+                    continue
+            return message
 
     def request(self, method: str, user: str, body: bytes = b"", call: str = "") -> SipRequest:
         headers = Headers.of([
@@ -494,10 +501,10 @@ def query(cmd: str, device: str) -> bytes:
     ).encode()
 
 
-def offer(session: str = "Play") -> bytes:
+def offer(session: str = "Play", port: int = 40000) -> bytes:
     return (
         f"v=0\r\no={SERVER_ID} 0 0 IN IP4 {HOST}\r\ns={session}\r\nc=IN IP4 {HOST}\r\n"
-        "t=0 0\r\nm=video 40000 RTP/AVP 96\r\na=recvonly\r\na=rtpmap:96 PS/90000\r\n"
+        f"t=0 0\r\nm=video {port} RTP/AVP 96\r\na=recvonly\r\na=rtpmap:96 PS/90000\r\n"
         "y=0100000001\r\n"
     ).encode()
 
@@ -578,3 +585,95 @@ def test_garbage_on_the_tcp_connection_is_skipped() -> None:
             conn.sendall(ok.to_bytes()[30:])
             wait_until(lambda: cascade.status()["state"] == "registered", 5, "registered")
             assert cascade.status()["malformed"] == 1
+
+
+def registered_with(platform: RawPlatform, cascade: Cascade) -> None:
+    register = platform.receive()
+    assert isinstance(register, SipRequest) and register.method == "REGISTER"
+    wait_until(lambda: cascade.status()["state"] == "registered", 5, "registered")
+
+
+def final_answers(platform: RawPlatform, count: int) -> list[SipResponse]:
+    answers: list[SipResponse] = []
+    while len(answers) < count:
+        message = platform.receive()
+        if isinstance(message, SipResponse) and message.status >= 200:
+            answers.append(message)
+    return answers
+
+
+def test_cancel_before_the_answer_is_487_and_nothing_else() -> None:
+    platform = RawPlatform()
+    silent = FanOut()  # a camera that sends nothing: open() waits its probe time (1 s)
+    cascade = make_cascade(gb_settings(platform.port, keepalive_interval_s=60),
+                           {"cam2": silent}, probe_s=1.0)  # fmt: skip
+    try:
+        with running(cascade):
+            registered_with(platform, cascade)
+            invite = platform.request("INVITE", CHANNELS[1].channel_id, offer())
+            platform.sock.sendto(invite.to_bytes(), platform.peer)
+            trying = platform.receive()
+            assert isinstance(trying, SipResponse) and trying.status == 100
+            cancel = SipRequest("CANCEL", invite.uri, invite.headers.copy())
+            cancel.headers.set("CSeq", "1 CANCEL")
+            cancel.body = b""
+            platform.sock.sendto(cancel.to_bytes(), platform.peer)
+            answers = {a.headers.get("CSeq"): a.status for a in final_answers(platform, 2)}
+            assert answers == {"1 CANCEL": 200, "1 INVITE": 487}
+            platform.sock.settimeout(1.5)  # the probe ends meanwhile: no 488 may follow
+            with pytest.raises(TimeoutError):
+                platform.receive()
+            assert cascade.status()["sessions"] == []
+    finally:
+        platform.close()
+
+
+def test_unacknowledged_200_is_resent_then_hung_up(camera: FanOut) -> None:
+    platform = RawPlatform()
+    media = UdpSink()
+    cascade = make_cascade(gb_settings(platform.port, keepalive_interval_s=60), {"cam1": camera})
+    try:
+        with running(cascade):
+            registered_with(platform, cascade)
+            invite = platform.request("INVITE", CHANNELS[0].channel_id, offer(port=media.port))
+            platform.sock.sendto(invite.to_bytes(), platform.peer)
+            oks = 0
+            while True:  # no ACK: the 200 comes again (T1 doubling) until 64·T1, then a BYE
+                message = platform.receive()
+                if isinstance(message, SipResponse) and message.status == 200:
+                    oks += 1
+                elif isinstance(message, SipRequest):
+                    break
+            assert message.method == "BYE"
+            assert message.headers.get("Call-ID") == invite.headers.get("Call-ID")
+            assert 8 <= oks <= 12
+            wait_until(lambda: cascade.status()["sessions"] == [], 5, "the session gone")
+    finally:
+        platform.close()
+        media.close()
+    assert media.datagrams == []  # never ACKed: never started
+
+
+def test_media_that_ends_on_its_own_gets_our_bye(camera: FanOut) -> None:
+    platform = RawPlatform()
+    cascade = make_cascade(gb_settings(platform.port, keepalive_interval_s=60), {"cam1": camera})
+    closed_port = free_port()  # nothing listens there: ICMP port unreachable ends the media
+    try:
+        with running(cascade):
+            registered_with(platform, cascade)
+            invite = platform.request("INVITE", CHANNELS[0].channel_id, offer(port=closed_port))
+            ok = platform.ask(invite)
+            assert ok.status == 200 and b"y=0100000001" in ok.body
+            ack = platform.request(
+                "ACK", CHANNELS[0].channel_id, call=invite.headers.get("Call-ID") or ""
+            )
+            ack.headers.set("To", ok.headers.get("To") or "")
+            platform.sock.sendto(ack.to_bytes(), platform.peer)
+            bye = platform.receive()
+            while not (isinstance(bye, SipRequest) and bye.method == "BYE"):
+                bye = platform.receive()
+            assert bye.headers.get("Call-ID") == invite.headers.get("Call-ID")
+            assert "tag=p1" in (bye.headers.get("To") or "")  # in the dialog: our tags swapped
+            wait_until(lambda: cascade.status()["sessions"] == [], 5, "the session gone")
+    finally:
+        platform.close()

@@ -22,6 +22,7 @@ from relay.gb.sip import (
     parse_name_addr,
     parse_via,
     split_outside_quotes,
+    transaction_id,
     uri_host_port,
     uri_user,
 )
@@ -261,3 +262,23 @@ def test_split_outside_quotes() -> None:
 def test_cseq_and_branch() -> None:
     assert parse_cseq("12 message") == (12, "MESSAGE")
     assert new_branch().startswith("z9hG4bK") and new_branch() != new_branch()
+
+
+def test_transaction_id_ties_cancel_to_its_invite() -> None:
+    invite = parse_message(REGISTER.replace(b"REGISTER", b"INVITE"))
+    assert isinstance(invite, SipRequest)
+    cancel = SipRequest("CANCEL", invite.uri, invite.headers.copy())
+    cancel.headers.set("CSeq", "1 CANCEL")
+    assert transaction_id(cancel) == transaction_id(invite)
+    other = SipRequest("INVITE", invite.uri, invite.headers.copy())
+    other.headers.set("Via", "SIP/2.0/UDP 10.0.0.2:5060;branch=z9hG4bK2")
+    assert transaction_id(other) != transaction_id(invite)
+
+
+def test_transaction_id_without_magic_cookie_uses_cseq_and_call_id() -> None:
+    old = parse_message(REGISTER.replace(b";branch=z9hG4bK1", b""))
+    assert isinstance(old, SipRequest)
+    again = SipRequest(old.method, old.uri, old.headers.copy())
+    assert transaction_id(again) == transaction_id(old)
+    again.headers.set("CSeq", "2 REGISTER")
+    assert transaction_id(again) != transaction_id(old)

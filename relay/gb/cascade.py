@@ -20,7 +20,12 @@
 - `send_alarm` forwards video alarms (relay.gb.alarms) as MESSAGE Alarm notify.
 
 Only the upper platform (``server_ip``, when it is an IP address) may send us requests; others
-get 403. Malformed input is counted and logged at most once per 10 s; it never stops the loop.
+get 403.
+
+2022 edition: the same flows. It has REGISTER carry ``X-GB-Ver`` (3.0 for 2022); we send none,
+which platforms read as an older device (that header is known here from secondary sources, not
+from the standard's text). TCP media roles (a=setup) are spelled out there; relay.gb.sdp
+follows them. Malformed input is counted and logged at most once per 10 s; it never stops the loop.
 The password never appears in logs or in `status()`.
 """
 
@@ -742,7 +747,7 @@ class Cascade:
         headers.add("From", f"<sip:{self.settings.platform_id}@{self._domain}>;tag={new_tag()}")
         headers.add("To", f"<{self._server_uri()}>")
         headers.add("Call-ID", new_call_id(self.settings.local_ip))
-        headers.add("CSeq", "20 MESSAGE")
+        headers.add("CSeq", "1 MESSAGE")  # a new Call-ID each: a new sequence each
         headers.add("Max-Forwards", "70")
         headers.add("User-Agent", USER_AGENT)
         headers.add("Content-Type", manscdp.CONTENT_TYPE)

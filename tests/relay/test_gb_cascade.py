@@ -342,7 +342,7 @@ def test_wrong_password_is_auth_failed_with_growing_backoff_and_one_warning(
     starts = bare_registers(sipp)
     assert len(starts) == 3, sipp.report()
     first_gap, second_gap = starts[1] - starts[0], starts[2] - starts[1]
-    assert 0.15 < first_gap < 1.0 and second_gap > 1.5 * first_gap  # 0.2 s, then 0.4 s
+    assert 0.15 < first_gap < 1.0 and second_gap > first_gap + 0.1  # 0.2 s, then 0.4 s
     assert cascade_warnings(caplog) == [
         f"GB cascade auth_failed ({SERVER_ID}@{HOST}:{sipp.port}): REGISTER refused: 403 Forbidden"
     ]
@@ -418,9 +418,9 @@ def test_silent_platform_gets_rfc3261_retransmissions_then_offline() -> None:
     first = [t for (t, _), via in zip(arrivals, branches, strict=True) if via == branches[0]]
     gaps = [b - a for a, b in itertools.pairwise(first)]
     # T1 = 50 ms doubling up to T2 = 400 ms, for 64·T1 = 3.2 s: 0.05 0.1 0.2 0.4 0.4 ...
-    assert 9 <= len(first) <= 12, gaps
-    assert 0.03 < gaps[0] < 0.09 and 0.08 < gaps[1] < 0.16 and 0.17 < gaps[2] < 0.28, gaps
-    assert all(0.33 < gap < 0.5 for gap in gaps[3:]), gaps
+    assert 8 <= len(first) <= 12, gaps
+    assert 0.03 < gaps[0] < 0.12 and 0.08 < gaps[1] < 0.2 and 0.17 < gaps[2] < 0.32, gaps
+    assert all(0.33 < gap < 0.55 for gap in gaps[3:]), gaps
     assert len(set(branches)) >= 2  # after the backoff, a new attempt
 
 

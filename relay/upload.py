@@ -167,7 +167,7 @@ def upload_state(
 def hide_key(text: str, key: str) -> str:
     """`text` without the key (a receiver may echo our headers in its error answer) and with
     URL credentials and secret query values redacted."""
-    return redact_text(text.replace(key, "***") if key else text)
+    return redact_text(text, hidden=(key,))
 
 
 def sign(key: str, timestamp: str, body: bytes) -> str:

@@ -557,7 +557,7 @@ class Cascade:
         self._log_outcome("registered", None, logging.INFO)
 
     def _failed(self, state: State, detail: str) -> None:
-        detail = redact_text(detail, self.settings.password)
+        detail = redact_text(detail, hidden=(self.settings.password,))
         with self._lock:
             self._state = state
             self._last_error = detail

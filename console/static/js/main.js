@@ -15,6 +15,7 @@ const VIEWS = [
   { id: "admin", roles: [] },
   { id: "users", roles: [] },
   { id: "audit", roles: ["auditor"] },
+  { id: "relay", roles: ["operator"] },
 ];
 
 /** One EventSource for the page; views subscribe to stored events (new and changed). */

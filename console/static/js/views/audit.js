@@ -12,6 +12,7 @@ const ACTIONS = [
   "export", "export_download", "scores_exported", "verdict", "alarm_ack", "card_acknowledged",
   "config_change", "user_created", "user_changed", "user_password_reset", "user_deleted",
   "user_set", "admin_password_generated", "case_source_key_issued", "audit_exported",
+  "relay_retry",
 ];
 
 addMessages({
@@ -31,6 +32,7 @@ addMessages({
     audit_a_user_created: "新建用户", audit_a_user_changed: "修改用户",
     audit_a_user_password_reset: "重置密码", audit_a_user_deleted: "删除用户",
     audit_a_user_set: "命令行设置用户", audit_a_audit_exported: "导出审计日志",
+    audit_a_relay_retry: "上报立即重发",
   },
   en: {
     audit_title: "Audit log", audit_user: "User", audit_action: "Action", audit_target: "Target",
@@ -49,7 +51,7 @@ addMessages({
     audit_a_case_source_key_issued: "case source key issued",
     audit_a_user_changed: "user changed", audit_a_user_password_reset: "password reset",
     audit_a_user_deleted: "user deleted", audit_a_user_set: "user set (command line)",
-    audit_a_audit_exported: "audit log exported",
+    audit_a_audit_exported: "audit log exported", audit_a_relay_retry: "upload sent now",
   },
 });
 

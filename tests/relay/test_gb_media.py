@@ -39,7 +39,12 @@ from relay.gb.rtp import (
     split_4571,
 )
 from relay.gb.sdp import answer_sdp, parse_offer
-from tests.relay.test_gb_ps import ffmpeg_decode_errors, ffprobe_video, require_ffmpeg
+from tests.relay.test_gb_ps import (
+    ffmpeg_decode_errors,
+    ffprobe_video,
+    gstreamer_ps,
+    require_ffmpeg,
+)
 from tests.support.clips import make_clip
 from tests.support.rtsp import RtspServer, require_rtsp_server
 from tests.support.wait import wait_until
@@ -333,6 +338,12 @@ def check_ps_file(ps: bytes, frames: int, tmp_path: Path) -> None:
     assert (probed["codec_name"], probed["width"], probed["height"]) == ("h264", *SIZE)
     assert int(probed["nb_read_frames"]) == frames
     assert ffmpeg_decode_errors(path) == ""
+    gst = gstreamer_ps(path)  # a second PS reader, which goes by the program stream map
+    assert (gst["codec"], gst["width"], gst["height"], gst["frames"]) == (
+        "video/x-h264",
+        *SIZE,
+        frames,
+    )
 
 
 # --- against a real reader ---------------------------------------------------------------------

@@ -12,7 +12,7 @@ receiver in a child process that just drains its sockets.
   naive   libavformat's `mpeg` muxer through PyAV into memory (stream copy, no re-encoding),
           its output cut into RTP packets (the same packetizer), one send call per packet, one
           thread per stream. Its PS has no program stream map ("PSM NO" in the report), which
-          GB platforms rely on to know the codec.
+          GB platforms rely on to know the codec (GStreamer's mpegpsdemux finds no video in it).
 
 The figure is the CPU of the sending threads only (per-thread CPU clock, user + system, so the
 UDP sends' kernel time counts), over `seconds` after a warm-up, as % of one core per stream; the

@@ -54,7 +54,6 @@ class MediaTuning:
     send_timeout_s: float = 10.0  # TCP: a platform that stops reading for this long is gone
     probe_timeout_s: float = 1.0  # open(): wait this long for a packet to learn the codec
     max_payload: int = MAX_UDP_PAYLOAD
-    udp_gso: bool = True  # UDP: hand each frame's packets to the kernel at once (Linux GSO)
 
 
 class UnsupportedCodec(Exception):
@@ -144,7 +143,7 @@ def decode_lead(packet: Any) -> int:
 def make_sender(offer: MediaOffer, local_ip: str, tuning: MediaTuning) -> Sender:
     """The sender for the offer's transport and roles, bound on `local_ip`."""
     if offer.transport == "udp":
-        return UdpSender(local_ip, (offer.ip, offer.port), gso=tuning.udp_gso)
+        return UdpSender(local_ip, (offer.ip, offer.port))
     if offer.setup == "passive":  # the platform listens: we connect
         return TcpActiveSender(local_ip, (offer.ip, offer.port), tuning.send_timeout_s)
     return TcpPassiveSender(local_ip, tuning.send_timeout_s)

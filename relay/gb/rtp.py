@@ -8,10 +8,9 @@ Transports (GB/T 28181-2016 §4.3.3 and Annex C; the 2022 edition spells out TCP
 
   UDP       we send from our bound port (the one our 200 OK named) to the offer's c=/m= address.
             The socket is connected, so an ICMP "port unreachable" from the platform surfaces as
-            ConnectionRefusedError on a later send. A frame's packets (all full-size but the
-            last) go to the kernel in one call with UDP GSO (Linux UDP_SEGMENT), which cuts them
-            into the same datagrams: one system call per ~46 packets instead of one each, where
-            the kernel offers it (else packet by packet).
+            ConnectionRefusedError on a later send. (Handing a frame's packets to the kernel in
+            one call with Linux UDP GSO was tried: no gain measurable in bench/relay_gb.py, the
+            sends are a small part of a session's CPU.)
   TCP       RFC 4571 framing: a 2-byte big-endian length before each RTP packet. RFC 4145 roles:
             the offer's a=setup:passive means the platform listens and we connect to it from our
             bound port (our answer says active); a=setup:active means the platform connects to
@@ -28,7 +27,6 @@ import logging
 import select
 import socket
 import struct
-import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
@@ -44,10 +42,6 @@ SOCKET_BUFFER = 1 << 20  # a 1080p keyframe is a burst of a few hundred packets
 
 _HEADER = struct.Struct(">BBHII")
 _LENGTH = struct.Struct(">H")
-UDP_SEGMENT = getattr(socket, "UDP_SEGMENT", 103)  # Linux: setsockopt/cmsg level SOL_UDP
-MAX_GSO_BYTES = 65_507  # one UDP datagram's payload limit bounds a GSO send too
-MAX_GSO_SEGMENTS = 64  # the kernel's UDP_MAX_SEGMENTS (older kernels)
-_GSO_UNSUPPORTED = {errno.EIO, errno.EINVAL, errno.ENOPROTOOPT, errno.EOPNOTSUPP}
 
 
 class PeerGone(Exception):
@@ -143,25 +137,6 @@ def split_4571(buffer: bytearray) -> Iterator[bytes]:
     del buffer[:pos]
 
 
-def gso_groups(sizes: Sequence[int]) -> list[tuple[int, int]]:
-    """(start, end) runs of packets that one UDP GSO send can carry: every packet but the run's
-    last has the run's first packet's size, at most MAX_GSO_SEGMENTS packets and MAX_GSO_BYTES
-    bytes. A run of one is sent plainly."""
-    groups: list[tuple[int, int]] = []
-    start = 0
-    while start < len(sizes):
-        segment = sizes[start]
-        limit = min(MAX_GSO_SEGMENTS, max(1, MAX_GSO_BYTES // max(segment, 1)))
-        end = start + 1
-        while end < len(sizes) and end - start < limit and sizes[end - 1] == segment:
-            if sizes[end] > segment:  # a bigger packet cannot end a run of smaller segments
-                break
-            end += 1
-        groups.append((start, end))
-        start = end
-    return groups
-
-
 # --- senders -----------------------------------------------------------------------------------
 
 
@@ -203,48 +178,21 @@ class UdpSender:
 
     transport: Literal["udp", "tcp"] = "udp"
 
-    def __init__(self, local_ip: str, remote: tuple[str, int], *, gso: bool = True) -> None:
+    def __init__(self, local_ip: str, remote: tuple[str, int]) -> None:
         self.remote = remote
         self._sock = _bind(socket.SOCK_DGRAM, local_ip)
         self.local_port: int = self._sock.getsockname()[1]
-        self.gso = gso and sys.platform == "linux"
 
     def connect(self, timeout: float) -> None:
         self._sock.connect(self.remote)  # UDP: no packet sent, but ICMP errors now reach us
 
     def send(self, packets: Sequence[tuple[bytes, memoryview]]) -> int:
+        sent = 0
         try:
-            if self.gso:
-                return self._send_gso(packets)
-            return self._send_each(packets)
+            for header, payload in packets:
+                sent += self._sock.sendmsg((header, payload))
         except ConnectionRefusedError as error:
             raise PeerGone("the platform's UDP port is unreachable (ICMP refused)") from error
-
-    def _send_each(self, packets: Sequence[tuple[bytes, memoryview]]) -> int:
-        sent = 0
-        for header, payload in packets:
-            sent += self._sock.sendmsg((header, payload))
-        return sent
-
-    def _send_gso(self, packets: Sequence[tuple[bytes, memoryview]]) -> int:
-        sent = 0
-        sizes = [len(header) + len(payload) for header, payload in packets]
-        for start, end in gso_groups(sizes):
-            group = packets[start:end]
-            if len(group) == 1:
-                sent += self._send_each(group)
-                continue
-            buffer = b"".join(part for packet in group for part in packet)
-            option = [(socket.SOL_UDP, UDP_SEGMENT, struct.pack("=H", sizes[start]))]
-            try:
-                sent += self._sock.sendmsg((buffer,), option)
-            except OSError as error:
-                if error.errno not in _GSO_UNSUPPORTED:
-                    raise
-                log.info("UDP GSO unavailable (%s): sending packet by packet", error)
-                self.gso = False
-                sent += self._send_each(packets[start:])
-                return sent
         return sent
 
     def close(self) -> None:

@@ -33,7 +33,6 @@ from relay.gb.rtp import (
     UdpSender,
     chunk_bounds,
     frame_4571,
-    gso_groups,
     parse_rtp,
     rtp_header,
     split_4571,
@@ -110,32 +109,15 @@ def test_rfc4571_framing_round_trips_over_any_tcp_segmentation(
     assert got == [h + bytes(p) for h, p in packets] and not buffer
 
 
-@pytest.mark.parametrize(
-    ("sizes", "groups"),
-    [
-        ([], []),
-        ([500], [(0, 1)]),
-        ([1412, 1412, 300], [(0, 3)]),  # full-size packets and a short last one: one send
-        ([1412, 300, 1412, 1412], [(0, 2), (2, 4)]),  # a short packet ends a run
-        ([300, 1412], [(0, 1), (1, 2)]),  # a bigger packet cannot follow smaller segments
-        ([1412] * 50, [(0, 46), (46, 50)]),  # 46 × 1412 bytes fit in one 65 507-byte send
-        ([100] * 70, [(0, 64), (64, 70)]),  # at most 64 segments
-    ],
-)
-def test_gso_groups(sizes: list[int], groups: list[tuple[int, int]]) -> None:
-    assert gso_groups(sizes) == groups
-
-
-@pytest.mark.parametrize("gso", [True, False])
-def test_udp_sender_delivers_each_rtp_packet_as_one_datagram(gso: bool) -> None:
+def test_udp_sender_delivers_each_rtp_packet_as_one_datagram() -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as receiver:
         receiver.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
         receiver.bind((HOST, 0))
         receiver.settimeout(2)
-        sender = UdpSender(HOST, receiver.getsockname(), gso=gso)
+        sender = UdpSender(HOST, receiver.getsockname())
         sender.connect(1)
         packetizer = RtpPacketizer(96, 7)
-        frame = bytes(range(256)) * 400  # 102 400 bytes: 74 packets, two GSO sends and a tail
+        frame = bytes(range(256)) * 400  # 102 400 bytes: 73 full packets and a short one
         packets = packetizer.packets(frame, 0)
         sent = sender.send(packets)
         got = [receiver.recv(65536) for _ in packets]

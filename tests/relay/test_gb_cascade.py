@@ -31,8 +31,6 @@ from hallwatch.config_relay import Gb28181Settings, GbChannel
 from hallwatch.events import Event, EventType
 from ingest.backoff import BackoffPolicy
 from ingest.packets import FanOut
-from ingest.reader import CameraReader
-from ingest.source import OpenOptions, parse_source
 from relay.gb.cascade import (
     Cascade,
     LogLimiter,
@@ -54,7 +52,7 @@ from relay.gb.sip import (
     parse_message,
 )
 from tests.support.clips import make_clip
-from tests.support.rtsp import RtspServer, require_rtsp_server
+from tests.support.rtsp import rtsp_camera_fanout
 from tests.support.sipp import Sipp, free_port, require_sipp
 from tests.support.wait import wait_until
 
@@ -166,18 +164,10 @@ def test_log_limiter() -> None:
 @pytest.fixture(scope="module")
 def camera(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FanOut]:
     """cam1's fan-out, fed by a real reader pulling RTSP from the GStreamer test server."""
-    require_rtsp_server()
     clip = make_clip(tmp_path_factory.mktemp("gbcascade") / "cam1.mp4", seconds=4, fps=25,
                      size=SIZE)  # fmt: skip
-    with RtspServer({"/cam1": clip}) as server:
-        reader = CameraReader("cam1", parse_source(server.url("/cam1")),
-                              options=OpenOptions(transport="tcp"))  # fmt: skip
-        reader.start()
-        try:
-            wait_until(lambda: reader.status().online, 20, "the camera online")
-            yield reader.fanout
-        finally:
-            reader.stop()
+    with rtsp_camera_fanout(clip, "cam1") as fanout:
+        yield fanout
 
 
 class UdpSink:

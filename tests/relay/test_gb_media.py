@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from hallwatch.config_relay import GbChannel
 from ingest.packets import FanOut, PacketItem, SessionEnded, StreamInfo, detached_template
 from ingest.reader import CameraReader
-from ingest.source import OpenOptions, parse_source
+from ingest.source import parse_source
 from relay.gb.media import GbMediaFactory, GbMediaSession, MediaTuning, PsFramer, UnsupportedCodec
 from relay.gb.media_api import MediaOffer, SdpError
 from relay.gb.ps import split_units, stream_types
@@ -45,7 +45,7 @@ from tests.relay.test_gb_ps import (
     require_ffmpeg,
 )
 from tests.support.clips import make_clip
-from tests.support.rtsp import RtspServer, require_rtsp_server
+from tests.support.rtsp import rtsp_camera_fanout
 from tests.support.wait import wait_until
 
 HOST = "127.0.0.1"
@@ -334,18 +334,10 @@ def check_ps_file(ps: bytes, frames: int, tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def camera(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FanOut]:
     """The camera's fan-out, fed by a real reader pulling RTSP from the GStreamer server."""
-    require_rtsp_server()
     clip = make_clip(tmp_path_factory.mktemp("gbcam") / "cam.mp4", seconds=4, fps=FPS,
                      size=SIZE)  # fmt: skip
-    with RtspServer({"/cam1": clip}) as server:
-        reader = CameraReader(CAMERA, parse_source(server.url("/cam1")),
-                              options=OpenOptions(transport="tcp"))  # fmt: skip
-        reader.start()
-        try:
-            wait_until(lambda: reader.status().online, 20, "the camera online")
-            yield reader.fanout
-        finally:
-            reader.stop()
+    with rtsp_camera_fanout(clip, CAMERA) as fanout:
+        yield fanout
 
 
 @pytest.fixture

@@ -19,10 +19,10 @@ import socket
 import subprocess
 import threading
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import IO
+from typing import IO, Any
 
 import pytest
 
@@ -250,3 +250,23 @@ class RtspServer:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+@contextlib.contextmanager
+def rtsp_camera_fanout(clip: Path, camera_id: str = "cam1") -> Iterator[Any]:
+    """`clip` served by the RTSP test server and read by the product's CameraReader over TCP,
+    online; yields the reader's FanOut (subscribe to it as the relay and live view do)."""
+    from ingest.reader import CameraReader
+    from ingest.source import OpenOptions, parse_source
+    from tests.support.wait import wait_until
+
+    require_rtsp_server()
+    with RtspServer({"/cam1": clip}) as server:
+        reader = CameraReader(camera_id, parse_source(server.url("/cam1")),
+                              options=OpenOptions(transport="tcp"))  # fmt: skip
+        reader.start()
+        try:
+            wait_until(lambda: reader.status().online, 20, "the camera online")
+            yield reader.fanout
+        finally:
+            reader.stop()

@@ -140,6 +140,12 @@ class PushWorker:
     def thread(self) -> threading.Thread | None:
         return self._thread
 
+    @property
+    def child_pid(self) -> int | None:
+        """The process of the current upstream session, if any (for diagnostics and benches)."""
+        up = self._up
+        return None if up is None else up.pid
+
     def status(self) -> dict[str, Any]:
         """JSON-ready state and counters; the URL and the error are redacted."""
         with self._lock:

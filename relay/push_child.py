@@ -6,58 +6,53 @@ thread of the process that calls it, camera readers included (PyAV issue #2400).
 side of a push runs here, in a child process of its own, and the camera's process only writes a
 pipe.
 
-Protocol, on the child's stdin: a 4-byte big-endian length and that many bytes of JSON
-({"url", "format", "options"}: the URL stays off the command line, where `ps` would show its
-credentials), then a NUT stream holding the video stream as is (codec parameters in its header,
-packets untouched, timestamps already rebased by the parent). Every packet is muxed to the URL
-unchanged, by stream copy. On stdout, one JSON object per line: {"event": "pushing"} once the
-first packet went out (connected, header written), {"event": "error", "error": "..."} when
-something failed (the parent redacts the text; the child logs nothing). The child exits at the
-end of its input (0, after closing the output) or at the first error (1).
+On stdin (all lengths and numbers big-endian):
+
+* u32 length + JSON {"url", "format", "options", "time_base": [num, den]}: the URL travels
+  here, not on the command line, where `ps` would show its credentials;
+* u32 length + a small NUT file holding the video stream and its first packet: the codec
+  parameters to mux with (`add_stream_from_template`);
+* then one frame per packet: u32 size, i64 pts, i64 dts, u8 flags (1: keyframe), the packet's
+  bytes as the camera sent them. Timestamps are already rebased by the parent.
+
+Every packet is muxed to the URL unchanged (stream copy). On stdout, one JSON object per line:
+{"event": "pushing"} once the first packet went out (connected, header written), and
+{"event": "error", "error": "..."} when something failed (the parent redacts the text; the
+child logs nothing). The child exits at the end of its input (0, after closing the output) or
+at the first error (1).
 
 This file is run as a script by path, so it imports nothing from the project.
 """
 
 from __future__ import annotations
 
+import io
 import json
-import os
 import struct
 import sys
-from typing import Any
+from fractions import Fraction
+from typing import Any, BinaryIO
 
 import av
 
-HEADER_LIMIT = 64 * 1024
-INPUT_OPTIONS = {"probesize": "32", "analyzeduration": "0"}  # NUT carries the parameters
+FRAME = struct.Struct(">IqqB")
+LENGTH = struct.Struct(">I")
+BLOB_LIMIT = 16 << 20
+KEYFRAME = 1
 
 
-class _Stdin:
-    """Unbuffered reads of fd 0 for PyAV (a buffered reader would keep bytes from it)."""
-
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
-
-    def read(self, size: int) -> bytes:
-        return os.read(self.fd, size)
-
-
-def read_exactly(fd: int, size: int) -> bytes:
-    data = b""
-    while len(data) < size:
-        chunk = os.read(fd, size - len(data))
-        if not chunk:
-            raise EOFError("input ended inside the header")
-        data += chunk
+def read_exactly(source: BinaryIO, size: int) -> bytes:
+    data = source.read(size)
+    if len(data) != size:
+        raise EOFError("input ended")
     return data
 
 
-def read_header(fd: int) -> dict[str, Any]:
-    (size,) = struct.unpack(">I", read_exactly(fd, 4))
-    if size > HEADER_LIMIT:
-        raise ValueError("header too long")
-    header: dict[str, Any] = json.loads(read_exactly(fd, size))
-    return header
+def read_blob(source: BinaryIO) -> bytes:
+    (size,) = LENGTH.unpack(read_exactly(source, LENGTH.size))
+    if size > BLOB_LIMIT:
+        raise ValueError("input blob too large")
+    return read_exactly(source, size)
 
 
 def emit(event: str, **fields: Any) -> None:
@@ -65,18 +60,25 @@ def emit(event: str, **fields: Any) -> None:
     sys.stdout.flush()
 
 
-def push(header: dict[str, Any], fd: int) -> None:
-    source = av.open(_Stdin(fd), "r", format="nut", options=dict(INPUT_OPTIONS))
-    try:
-        video = source.streams.video[0]
+def push(source: BinaryIO) -> None:
+    header = json.loads(read_blob(source))
+    time_base = Fraction(*header["time_base"])
+    with av.open(io.BytesIO(read_blob(source)), "r", format="nut") as description:
         output = av.open(header["url"], "w", format=header["format"],
                          options=dict(header.get("options", {})))  # fmt: skip
         try:
-            stream = output.add_stream_from_template(video)
+            stream = output.add_stream_from_template(description.streams.video[0])
             announced = False
-            for packet in source.demux(video):
-                if packet.size == 0:
-                    continue  # the demuxer's end-of-stream marker
+            while True:
+                head = source.read(FRAME.size)
+                if not head:
+                    break  # the parent ended the session
+                if len(head) != FRAME.size:
+                    raise EOFError("input ended inside a frame")
+                size, pts, dts, flags = FRAME.unpack(head)
+                packet = av.Packet(read_exactly(source, size))
+                packet.pts, packet.dts, packet.time_base = pts, dts, time_base
+                packet.is_keyframe = bool(flags & KEYFRAME)
                 packet.stream = stream
                 output.mux(packet)
                 if not announced:
@@ -84,13 +86,11 @@ def push(header: dict[str, Any], fd: int) -> None:
                     announced = True
         finally:
             output.close()
-    finally:
-        source.close()
 
 
 def main() -> int:
     try:
-        push(read_header(0), 0)
+        push(open(0, "rb", buffering=1 << 20, closefd=False))  # noqa: SIM115
     except Exception as error:  # reported to the parent, which redacts and logs it
         emit("error", error=f"{type(error).__name__}: {error}")
         return 1

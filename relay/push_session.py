@@ -1,20 +1,23 @@
 """One upstream session of a push, from the camera process's side.
 
 The session starts a child process (relay/push_child.py) that connects to the upstream and
-muxes to it, and feeds it the camera's packets through a pipe, as a NUT stream written by PyAV
-(stream copy: the packets and codec parameters pass untouched). Why a child: PyAV holds the GIL
-while it opens and closes a network output, so a hung upstream would freeze the whole camera
-process (PyAV issue #2400); here it can only hang the child, which is then killed.
+muxes to it with PyAV, and feeds it the camera's packets through a pipe (stream copy: the
+packet bytes pass untouched; the codec parameters go first, as a small NUT file). Why a child:
+PyAV holds the GIL while it opens and closes a network output, so a hung upstream would freeze
+the whole camera process (PyAV issue #2400); here it can only hang the child, which is then
+killed.
 
 Nothing here blocks for long: pipe writes wait at most `stall_timeout_s` for the child to take
 data (an upstream that stopped reading fills the pipe, the write times out, the session fails);
-the child's events are read without blocking; closing waits a bounded time, then kills.
+the child's events are read without blocking; closing waits a bounded time, then kills. Each
+packet costs one writev() of a small frame header and the packet's own buffer, no copy.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import io
 import json
 import os
 import select
@@ -33,7 +36,9 @@ from relay.push_plan import OutputPlan, Rebaser, output_extradata
 
 CHILD = Path(__file__).with_name("push_child.py")
 PIPE_BYTES = 1 << 20  # about 2 s of a 4 Mbit/s stream while the child connects
-NUT_OPTIONS = {"flush_packets": "1"}  # each packet reaches the pipe at once: no latency added
+FRAME = struct.Struct(">IqqB")  # size, pts, dts, flags: relay/push_child.py reads the same
+LENGTH = struct.Struct(">I")
+KEYFRAME = 1
 _F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 
 
@@ -42,27 +47,35 @@ class SessionError(Exception):
 
 
 class _PipeWriter:
-    """PyAV's file object for the child's stdin: writes wait at most `timeout_s` for room."""
+    """Writes to the child's stdin; waits at most `timeout_s` for room in the pipe."""
 
     def __init__(self, fd: int, timeout_s: float) -> None:
         self.fd = fd
         self.timeout_s = timeout_s
         os.set_blocking(fd, False)
 
-    def write(self, data: bytes) -> int:
-        view = memoryview(data)
+    def write(self, *parts: Any) -> None:
+        """Write all of `parts` (bytes-like: bytes, av.Packet), in order."""
+        views = [memoryview(part) for part in parts]
         deadline = time.monotonic() + self.timeout_s
-        while view:
+        while views:
             try:
-                view = view[os.write(self.fd, view) :]
-                continue
+                written = os.writev(self.fd, views)
             except BlockingIOError:
-                pass
+                written = 0
+            while written and views:  # drop what went out
+                if written >= len(views[0]):
+                    written -= len(views[0])
+                    views.pop(0)
+                else:
+                    views[0] = views[0][written:]
+                    written = 0
+            if not views:
+                return
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise TimeoutError(f"the upstream took no data for {self.timeout_s:g} s")
             select.select([], [self.fd], [], remaining)
-        return len(data)
 
 
 @dataclass(slots=True)
@@ -132,13 +145,15 @@ class UpstreamSession:
         with contextlib.suppress(OSError):
             fcntl.fcntl(self._stdin.fileno(), _F_SETPIPE_SZ, pipe_bytes)
         self._writer = _PipeWriter(self._stdin.fileno(), stall_timeout_s)
-        self._container: Any = None
+        time_base = first.info.time_base
         try:
-            header = json.dumps({"url": url, "format": plan.format, "options": plan.options})
-            self._writer.write(struct.pack(">I", len(header)) + header.encode())
-            self._container = av.open(self._writer, "w", format="nut", options=dict(NUT_OPTIONS))
-            self._stream = self._container.add_stream_from_template(first.info.template)
-            _complete_extradata(self._stream, first)
+            header = json.dumps({
+                "url": url, "format": plan.format, "options": plan.options,
+                "time_base": [time_base.numerator, time_base.denominator],
+            }).encode()  # fmt: skip
+            description = _description(first)
+            self._writer.write(LENGTH.pack(len(header)), header,
+                               LENGTH.pack(len(description)), description)  # fmt: skip
         except BaseException:
             self.kill()
             raise
@@ -149,14 +164,15 @@ class UpstreamSession:
 
     def send(self, item: PacketItem) -> int:
         """Hand one packet to the child (timestamps rebased); returns its size in bytes."""
-        packet = copy_packet(item)
-        packet.pts, packet.dts = self.rebaser.place(packet.pts, packet.dts)
-        packet.stream = self._stream
+        source = item.packet  # one camera session: one stream, one time base
+        pts, dts = self.rebaser.place(source.pts, source.dts)
+        size = int(source.size)
+        head = FRAME.pack(size, pts, dts, KEYFRAME if item.keyframe else 0)
         try:
-            self._container.mux(packet)
-        except (OSError, av.error.FFmpegError) as error:
+            self._writer.write(head, source)
+        except OSError as error:
             raise SessionError(self._reason(error)) from error
-        return int(packet.size)
+        return size
 
     def check(self) -> bool:
         """Read the child's news; True once it pushes. Raises SessionError when it failed, or
@@ -164,9 +180,10 @@ class UpstreamSession:
         self._events.poll()
         if self.pushing_since is None and self._events.pushing:
             self.pushing_since = time.monotonic()
-        if self._child.poll() is not None:
+        status = self._child.poll()
+        if status is not None:
             self._events.poll()
-            raise SessionError(self._events.error or "the upstream session ended")
+            raise SessionError(self._events.error or f"the push process ended ({status})")
         waited = time.monotonic() - self.started_at
         if self.pushing_since is None and waited > self.open_timeout_s:
             raise SessionError(f"the upstream did not answer within {self.open_timeout_s:g} s")
@@ -175,9 +192,6 @@ class UpstreamSession:
     def close(self, timeout_s: float = 5.0) -> None:
         """End the session: the child closes the upstream (trailer, TEARDOWN) and exits; it is
         killed if it takes longer than `timeout_s`."""
-        with contextlib.suppress(OSError, av.error.FFmpegError):
-            if self._container is not None:
-                self._container.close()
         with contextlib.suppress(OSError):
             self._stdin.close()
         try:
@@ -190,9 +204,6 @@ class UpstreamSession:
         if self._child.poll() is None:
             self._child.kill()
             self._child.wait(5)
-        with contextlib.suppress(OSError, av.error.FFmpegError):
-            if self._container is not None:
-                self._container.close()
         with contextlib.suppress(OSError):
             self._stdin.close()
         self._release()
@@ -212,13 +223,21 @@ class UpstreamSession:
         return self._events.error or f"{type(error).__name__}: {error}"
 
 
-def _complete_extradata(stream: Any, first: PacketItem) -> None:
-    """A stream without extradata gets the first keyframe's parameter sets, so that the FLV
-    sequence header and the SDP's sprop-parameter-sets are complete from the start."""
-    context = stream.codec_context
-    if context is None:
-        return
-    extradata = output_extradata(first.info.codec, bytes(context.extradata or b""),
-                                 bytes(first.packet))  # fmt: skip
-    if extradata is not None:
-        context.extradata = extradata
+def _description(first: PacketItem) -> bytes:
+    """A NUT file with the stream's codec parameters and its first packet (the child takes the
+    parameters from it). A stream without extradata gets the keyframe's parameter sets, so that
+    the FLV sequence header and the SDP's sprop-parameter-sets are complete from the start."""
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format="nut") as container:
+        stream = container.add_stream_from_template(first.info.template)
+        context = stream.codec_context
+        if context is not None:
+            current = bytes(context.extradata or b"")
+            extradata = output_extradata(first.info.codec, current, bytes(first.packet))
+            if extradata is not None:
+                context.extradata = extradata
+        packet = copy_packet(first)
+        packet.pts = packet.dts = 0
+        packet.stream = stream
+        container.mux(packet)
+    return buffer.getvalue()

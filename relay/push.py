@@ -14,7 +14,8 @@ camera's FanOut, so the push shares the camera's one reader connection and never
 * both packet layouts work for both protocols: RTSP cameras give Annex-B packets with Annex-B
   extradata, file sources AVCC packets with avcC extradata. FFmpeg's RTP muxer takes either,
   and its FLV muxer writes the avcC sequence header from either extradata and turns Annex-B
-  packets into AVCC. A stream without extradata gets the first keyframe's parameter sets;
+  packets into AVCC. A stream without extradata gets the first keyframe's parameter sets
+  (FFmpeg's probe finds them in the child);
 * when the camera's session changes (reconnect, file loop) the upstream session ends and a new
   one opens at the new session's first keyframe, since the codec parameters may have changed;
 * when the queue dropped packets, the push skips to the next keyframe (the missing frames would
@@ -55,7 +56,8 @@ DEFAULT_POLICY = BackoffPolicy(initial_s=1.0, max_s=30.0, factor=2.0, jitter=0.5
                                healthy_reset_s=30.0)  # fmt: skip
 DEFAULT_RATE = Fraction(25)  # frames per second assumed when the stream does not say
 MAX_STEP_S = 5.0  # a longer dts step inside one camera session is a clock jump, closed up
-_POLL_S = 0.2  # how often the child's news is read when no packet comes
+_POLL_S = 0.2  # longest wait for a packet before the child's news is read anyway
+_CHECK_S = 0.1  # the child's news is read at most this often (not once per packet)
 
 
 @dataclass(slots=True)
@@ -106,6 +108,7 @@ class PushWorker:
         self._pending = (0, 0)  # packets, bytes handed to a session not yet connected
         self._consecutive = 0  # failures since the last healthy output session
         self._retry_at = 0.0  # monotonic time before which no open is tried
+        self._next_check = 0.0  # monotonic time the child's news is read next
         self._seen_dropped = 0
         self._failing = False  # the last attempt to open or send failed
         self._opened_once = False
@@ -265,8 +268,10 @@ class PushWorker:
     def _check_upstream(self) -> None:
         """Follow the child: connected yet? failed? (also while no packet comes)"""
         up = self._up
-        if up is None:
+        now = time.monotonic()
+        if up is None or now < self._next_check:
             return
+        self._next_check = now + _CHECK_S
         was_pushing = up.pushing_since is not None
         try:
             pushing = up.check()

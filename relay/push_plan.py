@@ -2,8 +2,6 @@
 
 * `output_plan`: which FFmpeg muxer and options a push URL needs (RTSP ANNOUNCE/RECORD, or
   FLV over RTMP);
-* `parameter_sets`: the SPS/PPS (and VPS) of an Annex-B keyframe, used as the output's
-  extradata when the camera's stream came without any (FLV's sequence header needs them);
 * `Rebaser`: output timestamps that start at 0 and whose dts strictly increases;
 * `PushState` and `failure_is_news`: the worker's states, and which failures are worth a
   warning (a change of state or reason), so that an upstream that stays down is not logged
@@ -14,10 +12,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-
-START_CODE = b"\x00\x00\x00\x01"
-# NAL unit types of the parameter sets, by codec: H.264 SPS/PPS, H.265 VPS/SPS/PPS
-PARAMETER_SET_TYPES = {"h264": frozenset({7, 8}), "hevc": frozenset({32, 33, 34})}
 
 
 class PushState(StrEnum):
@@ -51,45 +45,6 @@ def output_plan(url: str, rtsp_transport: str = "tcp", io_timeout_s: float = 10.
         # hand every packet to the socket at once: a live push must not sit in a buffer
         return OutputPlan("rtmp", "flv", {"flush_packets": "1"})
     raise ValueError("a push URL starts with rtsp:// or rtmp://")
-
-
-def _nal_type(codec: str, header: int) -> int:
-    return (header >> 1) & 0x3F if codec == "hevc" else header & 0x1F
-
-
-def annexb_units(data: bytes) -> list[bytes]:
-    """The NAL units of an Annex-B buffer, without their start codes (empty when not Annex-B)."""
-    units: list[bytes] = []
-    start = data.find(b"\x00\x00\x01")
-    while start >= 0:
-        begin = start + 3
-        end = data.find(b"\x00\x00\x01", begin)
-        stop = len(data) if end < 0 else end
-        if end >= 0 and data[end - 1] == 0:  # a 4-byte start code: its leading zero
-            stop = end - 1
-        unit = data[begin:stop].rstrip(b"\x00")  # trailing zero bytes are no part of the unit
-        if unit:
-            units.append(unit)
-        start = end
-    return units
-
-
-def parameter_sets(codec: str, data: bytes) -> bytes:
-    """The parameter sets of an Annex-B access unit as Annex-B extradata (b"" when none)."""
-    wanted = PARAMETER_SET_TYPES.get(codec)
-    if wanted is None:
-        return b""
-    found = [unit for unit in annexb_units(data) if _nal_type(codec, unit[0]) in wanted]
-    return b"".join(START_CODE + unit for unit in found)
-
-
-def output_extradata(codec: str, stream_extradata: bytes, keyframe: bytes) -> bytes | None:
-    """Extradata to give the output when the camera's stream has none: the keyframe's parameter
-    sets. None means keep what the stream has (or there is nothing better to offer)."""
-    if stream_extradata:
-        return None
-    found = parameter_sets(codec, keyframe)
-    return found or None
 
 
 class Rebaser:

@@ -32,7 +32,7 @@ from typing import Any
 import av
 
 from ingest.packets import PacketItem, copy_packet
-from relay.push_plan import OutputPlan, Rebaser, output_extradata
+from relay.push_plan import OutputPlan, Rebaser
 
 CHILD = Path(__file__).with_name("push_child.py")
 PIPE_BYTES = 1 << 20  # about 2 s of a 4 Mbit/s stream while the child connects
@@ -224,18 +224,13 @@ class UpstreamSession:
 
 
 def _description(first: PacketItem) -> bytes:
-    """A NUT file with the stream's codec parameters and its first packet (the child takes the
-    parameters from it). A stream without extradata gets the keyframe's parameter sets, so that
-    the FLV sequence header and the SDP's sprop-parameter-sets are complete from the start."""
+    """A NUT file with the stream's codec parameters and its first packet, the keyframe. The
+    child takes its template stream from it; FFmpeg's probe of that keyframe also fills in the
+    extradata when the camera's stream came without any, so that the FLV sequence header and
+    the SDP's sprop-parameter-sets are complete from the start."""
     buffer = io.BytesIO()
     with av.open(buffer, "w", format="nut") as container:
         stream = container.add_stream_from_template(first.info.template)
-        context = stream.codec_context
-        if context is not None:
-            current = bytes(context.extradata or b"")
-            extradata = output_extradata(first.info.codec, current, bytes(first.packet))
-            if extradata is not None:
-                context.extradata = extradata
         packet = copy_packet(first)
         packet.pts = packet.dts = 0
         packet.stream = stream

@@ -56,7 +56,6 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from fractions import Fraction
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -75,6 +74,7 @@ from aiortc.mediastreams import MediaStreamError
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from camera_stream import camera_h264_stream  # noqa: E402
 
 from console.app import create_app  # noqa: E402
 from console.auth import Role, ensure_user  # noqa: E402
@@ -123,14 +123,7 @@ def make_camera_clip(path: Path, seconds: int = CLIP_SECONDS) -> Path:
     noise = [noise_rng.integers(-3, 4, (height * 3 // 2, width), dtype=np.int16) for _ in range(7)]
     part = path.with_name(path.name + ".part")
     with av.open(str(FOOTAGE)) as source, av.open(str(part), "w", format="mp4") as out:
-        stream = out.add_stream("libx264", rate=FPS)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.time_base = Fraction(1, FPS)
-        stream.bit_rate = KBPS * 1000
-        stream.options = {"preset": "veryfast", "profile": "main",
-                          "x264-params": "keyint=25:min-keyint=25:scenecut=0:bframes=0:"
-                                         f"sliced-threads=0:nal-hrd=cbr:vbv-maxrate={KBPS}:"
-                                         f"vbv-bufsize={KBPS}"}  # fmt: skip
+        stream = camera_h264_stream(out, (width, height), KBPS, FPS)
         pictures = source.decode(video=0)
         shown, picture = -1, None
         for index in range(FPS * seconds):

@@ -36,7 +36,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +45,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from camera_stream import camera_h264_stream  # noqa: E402
 
 from analyzers.rules import Context  # noqa: E402
 from hallwatch.analysis_process import (  # noqa: E402
@@ -82,14 +82,7 @@ def make_camera_clip(
         for _, f in zip(range(10 * seconds), source.decode(video=0), strict=False)
     ]
     with av.open(str(path), "w", format="mp4") as out:
-        stream = out.add_stream("libx264", rate=FPS)
-        stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
-        stream.time_base = Fraction(1, FPS)
-        stream.bit_rate = kbps * 1000
-        stream.options = {"preset": "veryfast", "profile": "main",
-                          "x264-params": "keyint=25:min-keyint=25:scenecut=0:bframes=0:"
-                                         f"sliced-threads=0:nal-hrd=cbr:vbv-maxrate={kbps}:"
-                                         f"vbv-bufsize={kbps}"}  # fmt: skip
+        stream = camera_h264_stream(out, size, kbps, FPS)
         for index in range(FPS * seconds):
             image = np.asarray(cv2.resize(frames[index * 10 // FPS], size), dtype=np.uint8)
             frame = av.VideoFrame.from_ndarray(image, format="bgr24").reformat(format="yuv420p")

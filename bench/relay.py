@@ -42,6 +42,7 @@ import av
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from camera_stream import camera_h264_stream  # noqa: E402
 
 from hallwatch.config_relay import PushTarget  # noqa: E402
 from ingest.reader import CameraReader  # noqa: E402
@@ -82,14 +83,7 @@ def make_camera_clip(path: Path, seconds: int = 10) -> Path:
         return path
     partial = path.with_suffix(".partial.mp4")
     with av.open(str(FOOTAGE)) as source, av.open(str(partial), "w", format="mp4") as out:
-        stream = out.add_stream("libx264", rate=FPS)
-        stream.width, stream.height, stream.pix_fmt = SIZE[0], SIZE[1], "yuv420p"
-        stream.time_base = Fraction(1, FPS)
-        stream.bit_rate = KBPS * 1000
-        stream.options = {"preset": "veryfast", "profile": "main",
-                          "x264-params": "keyint=25:min-keyint=25:scenecut=0:bframes=0:"
-                                         f"sliced-threads=0:nal-hrd=cbr:vbv-maxrate={KBPS}:"
-                                         f"vbv-bufsize={KBPS}"}  # fmt: skip
+        stream = camera_h264_stream(out, SIZE, KBPS, FPS)
         frames = source.decode(video=0)
         for index in range(FPS * seconds):
             frame = next(frames).reformat(width=SIZE[0], height=SIZE[1], format="yuv420p")

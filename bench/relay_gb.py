@@ -43,6 +43,7 @@ import av
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from camera_stream import camera_h264_stream  # noqa: E402
 
 from hallwatch.config_relay import GbChannel  # noqa: E402
 from ingest.annexb import AnnexB  # noqa: E402
@@ -91,14 +92,7 @@ def camera_clip() -> Path:
         return OWN_CLIP
     kbps = 4000
     with av.open(str(FOOTAGE)) as source, av.open(str(OWN_CLIP), "w", format="mp4") as out:
-        stream = out.add_stream("libx264", rate=FPS)
-        stream.width, stream.height, stream.pix_fmt = 1920, 1080, "yuv420p"
-        stream.time_base = Fraction(1, FPS)
-        stream.bit_rate = kbps * 1000
-        stream.options = {"preset": "veryfast", "profile": "main",
-                          "x264-params": "keyint=25:min-keyint=25:scenecut=0:bframes=0:"
-                                         f"sliced-threads=0:nal-hrd=cbr:vbv-maxrate={kbps}:"
-                                         f"vbv-bufsize={kbps}"}  # fmt: skip
+        stream = camera_h264_stream(out, (1920, 1080), kbps, FPS)
         index = 0
         for shown, frame in enumerate(source.decode(video=0)):  # 10 fps footage: 2.5× each
             scaled = frame.reformat(width=1920, height=1080, format="yuv420p")

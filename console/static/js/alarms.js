@@ -4,7 +4,7 @@
 // wall ("focus-camera" on the bus) and opens the event's clip in a dialog (Esc closes it).
 import { api } from "./api.js";
 import { allowed, el, fmtDuration, fmtTime } from "./dom.js";
-import { addMessages, onLang, t } from "./i18n.js";
+import { addMessages, fill, onLang, t } from "./i18n.js";
 import { createPlayer } from "./player.js";
 
 addMessages({
@@ -36,9 +36,6 @@ export function shouldSound(ev, muted) {
   return !muted && SOUNDING.has(ev.severity) && !ev.ack;
 }
 
-function fill(text, values) {
-  return Object.entries(values).reduce((s, [k, v]) => s.replace(`{${k}}`, v), text);
-}
 
 /** A short two-tone alarm made with WebAudio (no audio file). */
 class Siren {

@@ -63,6 +63,11 @@ export function t(key) {
   return (MESSAGES[lang] && MESSAGES[lang][key]) || MESSAGES.zh[key] || key;
 }
 
+/** A message with its {name} placeholders filled from `values` (unknown ones stay as they are). */
+export function fill(text, values) {
+  return text.replace(/\{(\w+)\}/g, (whole, key) => (key in values ? String(values[key]) : whole));
+}
+
 /** Add a view's strings: addMessages({zh: {...}, en: {...}}). A key must not be reused. */
 export function addMessages(table) {
   for (const [code, strings] of Object.entries(table)) {

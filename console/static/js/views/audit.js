@@ -3,7 +3,7 @@
 // itself audited by the server). `#/audit/?user=&action=&target=&from=&to=&offset=`.
 import { ApiError, api } from "../api.js";
 import { el, fmtDateTime } from "../dom.js";
-import { addMessages, onLang, t } from "../i18n.js";
+import { addMessages, fill, onLang, t } from "../i18n.js";
 
 const PAGE = 50;
 // actions written by the console; the filter also takes any other action name
@@ -55,7 +55,6 @@ addMessages({
   },
 });
 
-const fill = (text, values) => text.replace(/\{(\w+)\}/g, (_, k) => String(values[k] ?? ""));
 
 function actionLabel(action) {
   const key = `audit_a_${action}`;

@@ -4,7 +4,7 @@
 // card changes) with buttons that open the window's recording at that time in the playback view.
 import { api } from "../api.js";
 import { el, fmtDateTime } from "../dom.js";
-import { addMessages, getLang, onLang, t } from "../i18n.js";
+import { addMessages, fill, getLang, onLang, t } from "../i18n.js";
 
 addMessages({
   zh: {
@@ -67,9 +67,6 @@ addMessages({
 
 const PAGE = 20;
 
-function fill(text, values) {
-  return Object.entries(values).reduce((s, [k, v]) => s.replaceAll(`{${k}}`, v), text);
-}
 
 /** Working days for display: one decimal, without a trailing ".0". */
 export function days(value) {

@@ -4,7 +4,7 @@
 // messages and send them now (audited). `#/relay`.
 import { ApiError, api } from "../api.js";
 import { el, fmtDateTime } from "../dom.js";
-import { addMessages, onLang, t } from "../i18n.js";
+import { addMessages, fill, onLang, t } from "../i18n.js";
 
 const REFRESH_MS = 5000;
 const OUTBOX_STATES = ["pending", "failed", "rejected"];
@@ -57,7 +57,6 @@ addMessages({
 });
 
 const GOOD = new Set(["registered", "pushing", "idle", "delivering"]);
-const fill = (text, values) => text.replace(/\{(\w+)\}/g, (_, k) => String(values[k] ?? ""));
 
 function stateLabel(state) {
   const text = t(`relay_s_${state}`);

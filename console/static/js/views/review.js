@@ -3,7 +3,7 @@
 // the zones overlay, the verdict form with its history, and evidence export.
 import { api } from "../api.js";
 import { el, exportLinks, fmtDateTime, fmtDuration, fmtTime } from "../dom.js";
-import { addMessages, onLang, t } from "../i18n.js";
+import { addMessages, fill, onLang, t } from "../i18n.js";
 import { createPlayer } from "../player.js";
 
 addMessages({
@@ -55,9 +55,6 @@ const PAGE = 50;
 const CLIP_POLL_MS = 4000;
 const FILTER_KEYS = ["hall", "department", "window", "type", "from", "to", "verdict"];
 
-function fill(text, values) {
-  return Object.entries(values).reduce((s, [k, v]) => s.replace(`{${k}}`, v), text);
-}
 
 function verdictKey(verdict) {
   return ["unreviewed", "reviewed", "any"].includes(verdict)

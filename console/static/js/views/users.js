@@ -3,7 +3,7 @@
 // (a generated password is shown once) and delete. Every change is audited by the server.
 import { ApiError, api } from "../api.js";
 import { el, fmtDateTime } from "../dom.js";
-import { addMessages, onLang, t } from "../i18n.js";
+import { addMessages, fill, onLang, t } from "../i18n.js";
 
 const ROLES = ["operator", "inspector", "auditor", "admin"];
 
@@ -35,7 +35,6 @@ addMessages({
   },
 });
 
-const fill = (text, values) => text.replace(/\{(\w+)\}/g, (_, k) => String(values[k] ?? ""));
 
 function roleSelect(id, value, onchange) {
   return el("select", { id, "aria-label": t("users_role"), onchange },

@@ -56,11 +56,8 @@ async def relay_status(request: Request) -> dict[str, Any]:
     return {"configured": True, **await run_in_threadpool(relay.status)}
 
 
-def _uploading(request: Request) -> RelayControl:
-    relay = relay_of(request)
-    if relay is None or relay.status().get("upload") is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no upload is configured (relay.upload)")
-    return relay
+def no_upload() -> HTTPException:
+    return HTTPException(status.HTTP_404_NOT_FOUND, "no upload is configured (relay.upload)")
 
 
 @router.get("/outbox", dependencies=ADMIN_ONLY)
@@ -72,15 +69,23 @@ async def outbox(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> dict[str, Any]:
     """The outbox's undelivered messages in one state, oldest first."""
-    relay = _uploading(request)
-    items = await run_in_threadpool(relay.outbox_messages, state.value, limit)
-    return {"items": items or []}
+    relay = relay_of(request)
+    items = (
+        None
+        if relay is None
+        else await run_in_threadpool(relay.outbox_messages, state.value, limit)
+    )
+    if items is None:
+        raise no_upload()
+    return {"items": items}
 
 
 @router.post("/outbox/retry", dependencies=ADMIN_ONLY)
 async def outbox_retry(request: Request, store: StoreDep, user: UserDep) -> dict[str, int]:
     """Send every waiting message at the next attempt, without waiting out its backoff."""
-    relay = _uploading(request)
-    count = await run_in_threadpool(relay.outbox_retry)
+    relay = relay_of(request)
+    count = None if relay is None else await run_in_threadpool(relay.outbox_retry)
+    if count is None:
+        raise no_upload()
     await run_in_threadpool(store.audit, user.username, "relay_retry", "outbox", messages=count)
-    return {"rescheduled": count or 0}
+    return {"rescheduled": count}

@@ -168,6 +168,10 @@ def test_serve_relays_stream_registration_alarm_and_upload(tmp_path: Path) -> No
             assert status["gb28181"]["alarms"]["sent"] >= 1
             assert status["gb28181"]["keepalives"]["sent"] >= 1
             assert status["upload"]["delivered_total"] >= 1
+            assert client.get("/api/relay/outbox", params={"state": "failed"}).json() == {
+                "items": []
+            }
+            assert client.post("/api/relay/outbox/retry").json() == {"rescheduled": 0}
 
             with console_browser() as browser:
                 page = new_page(browser)

@@ -187,6 +187,8 @@ class ThrottleRule:
 
 USER_RULE = ThrottleRule(threshold=5)  # per user name
 ADDRESS_RULE = ThrottleRule(threshold=20)  # per client address (a hall may share one)
+# a key quiet for longer starts from zero anyway: its row is dropped (tried names stay few)
+FORGET_AFTER_S = max(USER_RULE.quiet_s, ADDRESS_RULE.quiet_s)
 
 
 def lock_seconds(failures: int, rule: ThrottleRule) -> float:
@@ -226,6 +228,7 @@ def locked_for(store: Store, keys: dict[str, ThrottleRule], now: float) -> int:
 
 def record_failure(store: Store, keys: dict[str, ThrottleRule], now: float) -> int:
     """Count one failure under every key; whole seconds of the lock it starts (0: none)."""
+    store.prune_login_failures(now - FORGET_AFTER_S)
     known = store.login_failures(list(keys))
     states = []
     for key, rule in keys.items():

@@ -530,6 +530,14 @@ class Store:
         with self.transaction() as conn:
             conn.execute("DELETE FROM login_failures WHERE key = ?", (key,))
 
+    def prune_login_failures(self, idle_since: float) -> int:
+        """Forget the keys whose last failure and lock both ended before `idle_since`."""
+        with self.transaction() as conn:
+            cursor = conn.execute(
+                "DELETE FROM login_failures WHERE MAX(last_at, locked_until) < ?", (idle_since,)
+            )
+            return cursor.rowcount
+
     # --- audit log --------------------------------------------------------------------------
 
     def audit(

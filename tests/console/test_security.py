@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from console.app import create_app
 from console.auth import (
     ADDRESS_RULE,
+    FORGET_AFTER_S,
     USER_RULE,
     Role,
     ThrottleRule,
@@ -194,6 +195,25 @@ def test_five_failures_lock_the_user_name(client: TestClient, store: Store) -> N
     assert _login(client, "op", password) == 200
     assert store.login_failures(["user:op"]) == {}
     assert _login(client, "op", "wrong") == 401  # counting starts again
+
+
+def test_keys_quiet_for_longer_than_the_rules_remember_are_forgotten(
+    client: TestClient, store: Store
+) -> None:
+    now = time.time()
+    stale = now - FORGET_AFTER_S - 1
+    for i in range(50):  # names tried long ago, each once
+        store.put_login_failures(f"user:old{i}", LoginFailures(1, stale, stale, 0.0))
+    # failed long ago but still locked: kept until the lock has ended that long ago
+    store.put_login_failures("user:locked", LoginFailures(9, stale, stale, now + 600))
+    store.put_login_failures("user:recent", LoginFailures(2, now - 60, now - 60, 0.0))
+    assert _login(client, "someone", "wrong") == 401
+    kept = store.login_failures(
+        ["user:locked", "user:recent", "user:someone", "addr:testclient"]
+        + [f"user:old{i}" for i in range(50)]
+    )
+    assert set(kept) == {"user:locked", "user:recent", "user:someone", "addr:testclient"}
+    assert _login(client, "locked", "x") == 429  # its lock still holds
 
 
 def test_one_address_trying_many_names_is_locked(client: TestClient, store: Store) -> None:

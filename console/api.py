@@ -29,7 +29,7 @@ from console.auth import (
     visible_halls,
 )
 from hallwatch import reviews
-from hallwatch.config import Site
+from hallwatch.config import Site, calendar_gap_years, site_years
 from hallwatch.store import EventQuery, User
 from ingest.source import redact_url
 
@@ -53,12 +53,12 @@ def me(user: UserDep) -> dict[str, str]:
 
 
 @router.get("/site")
-def site_info(request: Request, site: SiteDep) -> dict[str, Any]:
+def site_info(site: SiteDep) -> dict[str, Any]:
     return {
         "name": site.name,
         "halls": [hall.model_dump() for hall in site.halls],
         "timezone": site.schedule.timezone,
-        "calendar_notices": request.app.state.settings.calendar_notices,
+        "calendar_gaps": calendar_gap_years(site, site_years(site, time.time())),
         "server_time": time.time(),
     }
 

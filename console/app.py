@@ -83,7 +83,6 @@ class CaseSetup:
 @dataclass(frozen=True)
 class ConsoleSettings:
     secure_cookies: bool = False  # set behind HTTPS
-    calendar_notices: list[str] = field(default_factory=list)
     metrics_token: str | None = None  # lets a Prometheus scraper read /metrics
     config_path: Path | None = None  # cameras.yaml, edited by the admin view (None: read-only)
 

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import logging
 import sys
+import time
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 
-from hallwatch.config import ConfigError, calendar_notices, data_dir_of, load_site
+from hallwatch.config import ConfigError, calendar_notices, data_dir_of, load_site, site_years
 from hallwatch.config_analysis import CropMode
 
 log = logging.getLogger("hallwatch")
@@ -19,11 +19,6 @@ log = logging.getLogger("hallwatch")
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_INVALID = 2
-
-
-def _notice_years() -> list[int]:
-    this_year = dt.date.today().year
-    return [this_year, this_year + 1]
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
@@ -38,7 +33,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         f"{path}: OK: {len(site.halls)} hall(s), {len(site.cameras)} camera(s),"
         f" {len(site.windows)} window(s)"
     )
-    for notice in calendar_notices(site, _notice_years()):
+    for notice in calendar_notices(site, site_years(site, time.time())):
         print(f"{path}: notice: {notice}")
     return EXIT_OK
 

@@ -539,14 +539,22 @@ def data_dir_of(site: Site, config_path: Path) -> Path:
     return path if path.is_absolute() else (config_path.parent / path).resolve()
 
 
+def site_years(site: Site, now: float) -> list[int]:
+    """This year and the next in the site's time zone: the years whose calendar matters now."""
+    year = dt.datetime.fromtimestamp(now, ZoneInfo(site.schedule.timezone)).year
+    return [year, year + 1]
+
+
+def calendar_gap_years(site: Site, years: Iterable[int]) -> list[int]:
+    """The years among `years` whose holiday calendar is known neither built in nor on site."""
+    return [y for y in years if calendar_source(site.schedule, y) is CalendarSource.WEEKDAYS_ONLY]
+
+
 def calendar_notices(site: Site, years: Iterable[int]) -> list[str]:
-    """Human-readable notices for years whose holiday calendar is not known."""
-    notices = []
-    for year in years:
-        if calendar_source(site.schedule, year) is CalendarSource.WEEKDAYS_ONLY:
-            notices.append(
-                f"{year} holiday calendar not yet published: service days fall back to weekday"
-                f" hours; list {year}'s holidays and make-up working days under schedule.holidays"
-                " and schedule.workdays"
-            )
-    return notices
+    """Human-readable notices (for logs and check-config) for the years `calendar_gap_years`."""
+    return [
+        f"{year} holiday calendar not yet published: service days fall back to weekday"
+        f" hours; list {year}'s holidays and make-up working days under schedule.holidays"
+        " and schedule.workdays"
+        for year in calendar_gap_years(site, years)
+    ]

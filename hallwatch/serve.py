@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import os
 import sys
+import time
 from pathlib import Path
 
 import uvicorn
@@ -15,7 +15,7 @@ from console.app import CaseSetup, ConsoleSettings, EvidenceSetup, create_app
 from console.auth import Role, ensure_user
 from hallwatch.analysis_process import ProcessEngine, tune_parent_interpreter
 from hallwatch.cases_setup import case_parts
-from hallwatch.config import Site, calendar_notices, data_dir_of, load_site
+from hallwatch.config import Site, calendar_notices, data_dir_of, load_site, site_years
 from hallwatch.runtime import Runtime
 from hallwatch.store import Store
 from recordings.export import load_or_create_site_key
@@ -34,15 +34,12 @@ def admin_password(store: Store, reset: bool) -> str | None:
 
 
 def console_settings(site: Site, config_path: Path | None = None) -> ConsoleSettings:
-    this_year = dt.date.today().year
-    settings = ConsoleSettings(
-        calendar_notices=calendar_notices(site, [this_year, this_year + 1]),
+    for notice in calendar_notices(site, site_years(site, time.time())):
+        log.warning("%s", notice)  # the console shows the same, translated, from /api/site
+    return ConsoleSettings(
         metrics_token=os.environ.get("HALLWATCH_METRICS_TOKEN") or None,
         config_path=config_path,
     )
-    for notice in settings.calendar_notices:
-        log.warning("%s", notice)
-    return settings
 
 
 def evidence_setup(runtime: Runtime, data_dir: Path) -> EvidenceSetup | None:

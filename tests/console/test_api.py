@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import socket
@@ -9,6 +10,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import cv2
@@ -84,7 +86,7 @@ def live() -> FixedLive:
 
 @pytest.fixture
 def client(store: Store, live: FixedLive) -> TestClient:
-    app = create_app(SITE, store, live, ConsoleSettings(calendar_notices=["2027 notice"]))
+    app = create_app(SITE, store, live, ConsoleSettings())
     return TestClient(app)
 
 
@@ -159,9 +161,23 @@ def test_snapshot(client: TestClient, store: Store, live: FixedLive) -> None:
     assert windows[0]["live"] == {"staff": 1, "state": "staffed"}
 
 
-def test_site_shows_calendar_notices(client: TestClient, store: Store) -> None:
+@pytest.mark.parametrize(
+    ("now", "gaps"),
+    [
+        ("2024-12-31T17:00:00+00:00", []),  # 2025-01-01 01:00 in Shanghai: 2025 and 2026 known
+        ("2025-12-31T17:00:00+00:00", [2027]),  # 2026-01-01 in Shanghai, 2025 in UTC
+        ("2200-06-01T00:00:00+00:00", [2200, 2201]),
+    ],
+)
+def test_site_names_the_years_without_a_holiday_calendar(
+    client: TestClient, store: Store, monkeypatch: pytest.MonkeyPatch, now: str, gaps: list[int]
+) -> None:
     login(client, store)
-    assert client.get("/api/site").json()["calendar_notices"] == ["2027 notice"]
+    instant = dt.datetime.fromisoformat(now).timestamp()
+    monkeypatch.setattr(api, "time", SimpleNamespace(time=lambda: instant))
+    site = client.get("/api/site").json()
+    assert site["calendar_gaps"] == gaps  # the browser words them in the reader's language
+    assert site["server_time"] == instant
 
 
 def test_events_filters_and_validation(client: TestClient, store: Store) -> None:

@@ -103,6 +103,22 @@ def test_admin_moves_and_adds_a_vertex_of_a_staff_zone(tmp_path: Path) -> None:
         page.click("#lang-toggle")
         sync_api.expect(page.locator("#admin-tab-zones")).to_have_text("Zone editor")
 
+        # a year without a known holiday calendar (the demo itself has none: it serves every
+        # day): the server's answer, with one such year, is worded in the reader's language
+        def one_gap(route: Any) -> None:
+            answer = route.fetch()
+            route.fulfill(response=answer, json={**answer.json(), "calendar_gaps": [2031]})
+
+        page.route("**/api/site", one_gap)
+        page.reload()
+        notice = page.locator("#notices .notice")
+        sync_api.expect(notice).to_have_text(
+            re.compile(r"^2031 holiday calendar not yet published")
+        )
+        page.click("#lang-toggle")
+        sync_api.expect(notice).to_contain_text("2031 年节假日安排尚未发布")
+        sync_api.expect(notice).to_contain_text("列出 2031 年的节假日和调休上班日")
+
 
 def comment_lines(text: str) -> list[str]:
     return [line for line in text.splitlines() if line.lstrip().startswith("#")]

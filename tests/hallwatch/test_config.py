@@ -11,7 +11,14 @@ from pathlib import Path
 import pytest
 
 from hallwatch.calendar import CalendarSource, calendar_source
-from hallwatch.config import ConfigError, LocatedProblem, calendar_notices, load_site
+from hallwatch.config import (
+    ConfigError,
+    LocatedProblem,
+    calendar_gap_years,
+    calendar_notices,
+    load_site,
+    site_years,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -175,6 +182,19 @@ def test_calendar_fallback_notice_for_unpublished_year(tmp_path: Path) -> None:
     listed = load_site(write(tmp_path, VALID))  # lists a 2027 holiday: the site took over
     assert calendar_source(listed.schedule, 2027) is CalendarSource.SITE
     assert calendar_notices(listed, [2027]) == []
+    assert calendar_gap_years(site, [2026, 2027]) == [2027]
+    assert calendar_gap_years(listed, [2026, 2027]) == []
+
+
+@pytest.mark.parametrize(
+    ("now", "years"),
+    [("2026-12-31T15:59:59+00:00", [2026, 2027]), ("2026-12-31T16:00:00+00:00", [2027, 2028])],
+)
+def test_site_years_turn_at_midnight_in_the_site_time_zone(
+    tmp_path: Path, now: str, years: list[int]
+) -> None:
+    site = load_site(write(tmp_path, VALID))  # Asia/Shanghai, UTC+8
+    assert site_years(site, dt.datetime.fromisoformat(now).timestamp()) == years
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:

@@ -21,6 +21,8 @@ const MESSAGES = {
     loading: "加载中…", error: "出错了", forbidden: "您的角色无权访问此页面", save: "保存",
     cancel: "取消", close: "关闭", search: "查询", all: "全部", hall: "大厅",
     login_locked: "登录失败次数过多，请 {s} 秒后再试", skip_to_content: "跳到内容",
+    calendar_gap: "{year} 年节假日安排尚未发布：服务日暂按工作日时间计算。"
+      + "请在 schedule.holidays 和 schedule.workdays 中列出 {year} 年的节假日和调休上班日。",
   },
   en: {
     app_title: "Service hall video supervision", username: "User name", password: "Password",
@@ -45,6 +47,9 @@ const MESSAGES = {
     search: "Search", all: "All", hall: "Hall",
     login_locked: "Too many failed logins; try again in {s} s",
     skip_to_content: "Skip to content",
+    calendar_gap: "{year} holiday calendar not yet published: service days fall back to weekday"
+      + " hours. List {year}'s holidays and make-up working days under schedule.holidays"
+      + " and schedule.workdays.",
   },
 };
 

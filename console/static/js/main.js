@@ -2,7 +2,7 @@
 // view module at a time, and one server-sent event stream shared by every view.
 import { api, request } from "./api.js";
 import { allowed, el, setTimeZone } from "./dom.js";
-import { applyI18n, bindLangToggle, onLang, t } from "./i18n.js";
+import { applyI18n, bindLangToggle, fill, onLang, t } from "./i18n.js";
 
 // The views, in menu order. A view module's default export is
 // `mount(root, ctx)`, which may return a cleanup function (called when the view is left).
@@ -122,6 +122,12 @@ function keyboard(ev) {
   }
 }
 
+/** Years whose holiday calendar is unknown, said in the current language. */
+function showNotices() {
+  document.getElementById("notices").replaceChildren(...shell.site.calendar_gaps.map(
+    (year) => el("div", { class: "notice", role: "status" }, fill(t("calendar_gap"), { year }))));
+}
+
 async function main() {
   bindLangToggle();
   shell.me = await api("/api/me");
@@ -134,8 +140,8 @@ async function main() {
   shell.site = await api("/api/site");
   if (shell.site.timezone) setTimeZone(shell.site.timezone);
   document.getElementById("site-name").textContent = shell.site.name;
-  document.getElementById("notices").replaceChildren(
-    ...shell.site.calendar_notices.map((n) => el("div", { class: "notice" }, n)));
+  showNotices();
+  onLang(showNotices);
   if (shell.me.role !== "auditor") shell.events.start();
   document.getElementById("logout").addEventListener("click", async (ev) => {
     ev.preventDefault();

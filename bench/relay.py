@@ -6,12 +6,13 @@ in the temp dir). Each stream is one camera: one CameraReader (one RTSP connecti
 whose FanOut feeds the measured relay path.
 
   push  relay.push.PushWorker pushing to a local ffmpeg listening as an RTSP (ANNOUNCE/RECORD)
-        or RTMP server (stream copy into -f null). Measured: the push thread in this process,
-        and the push's child process that talks to the upstream (relay/push_child.py); the
-        reader thread's demux cost is shown beside it for comparison. Mind that FFmpeg's RTMP
-        client sends in chunks of the size the server announces, and ffmpeg as a server
-        announces RTMP's 128-byte default (two send() calls per 128 bytes); nginx-rtmp (4096)
-        or SRS (60000) cost far fewer system calls.
+        or RTMP server (stream copy into -f null), and to nginx-rtmp (Debian's nginx-light and
+        libnginx-mod-rtmp, skipped when absent), the kind of RTMP server a video centre runs.
+        Measured: the push thread in this process, and the push's child process that talks to
+        the upstream (relay/push_child.py); the reader thread's demux cost is shown beside it
+        for comparison. Mind that FFmpeg's RTMP client sends in chunks of the size the server
+        announces, and ffmpeg as a server announces RTMP's 128-byte default (two send() calls
+        per 128 bytes); nginx-rtmp (4096 by default) or SRS (60000) cost far fewer calls.
 
 One function per measured path (`measure_push`; the GB/T 28181 path can sit beside it); each
 returns rows for `print_table`. CPU comes from the kernel's per-thread run time
@@ -19,12 +20,13 @@ returns rows for `print_table`. CPU comes from the kernel's per-thread run time
 window after a warm-up; a run "keeps up" when every stream sent ≥ 95% of the frames it should
 have and no queue dropped anything.
 
-usage: python bench/relay.py [--streams 1,4] [--seconds 12]
+usage: python bench/relay.py [--streams 1,4] [--seconds 12] [--receivers rtsp,rtmp,rtmp-nginx]
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import shutil
 import subprocess
@@ -32,8 +34,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -157,13 +159,60 @@ def receivers(protocol: str, count: int) -> Iterator[list[str]]:
             proc.wait(10)
 
 
+NGINX = Path("/usr/sbin/nginx")
+NGINX_RTMP = Path("/usr/lib/nginx/modules/ngx_rtmp_module.so")  # Debian libnginx-mod-rtmp
+NGINX_CONF = """load_module {module};
+daemon off;
+master_process off;
+error_log {root}/error.log warn;
+pid {root}/nginx.pid;
+events {{ worker_connections 256; }}
+rtmp {{ server {{ listen {host}:{port}; chunk_size {chunk}; application live {{ live on; }} }} }}
+"""
+
+
+@contextmanager
+def nginx_rtmp(count: int, chunk_size: int = 4096) -> Iterator[list[str]]:
+    """One nginx-rtmp server (Debian's libnginx-mod-rtmp; 4096 is its default chunk size)
+    taking `count` published streams, none played back."""
+    with tempfile.TemporaryDirectory(prefix="hallwatch-nginx-") as root:
+        port = free_port()
+        conf = Path(root) / "nginx.conf"
+        conf.write_text(NGINX_CONF.format(module=NGINX_RTMP, root=root, host=HOST, port=port,
+                                          chunk=chunk_size))  # fmt: skip
+        proc = subprocess.Popen([str(NGINX), "-p", root, "-c", str(conf)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+        try:
+            time.sleep(0.5)
+            if proc.poll() is not None:
+                _, err = proc.communicate()
+                raise RuntimeError(f"nginx did not start: {err.decode()[-500:]}")
+            yield [f"rtmp://{HOST}:{port}/live/bench{n}" for n in range(count)]
+        finally:
+            proc.kill()
+            proc.wait(10)
+
+
+def have_nginx_rtmp() -> bool:
+    return NGINX.exists() and NGINX_RTMP.exists()
+
+
+Receivers = Callable[[int], AbstractContextManager[list[str]]]
+RECEIVERS: dict[str, Receivers] = {  # name: servers for `count` streams, giving their URLs
+    "rtsp": functools.partial(receivers, "rtsp"),
+    "rtmp": functools.partial(receivers, "rtmp"),
+    "rtmp-nginx": nginx_rtmp,
+}
+
+
 # --- measured paths ---------------------------------------------------------------------------
 
 
-def measure_push(camera_url: str, protocol: str, streams: int, seconds: float) -> Row:
-    """`streams` cameras, each read once and pushed to its own receiver (rtsp or rtmp)."""
+def measure_push(camera_url: str, receiver: str, streams: int, seconds: float) -> Row:
+    """`streams` cameras, each read once and pushed to its own stream at `receiver` (a key of
+    RECEIVERS)."""
     readers = [CameraReader(f"cam{n}", parse_source(camera_url)) for n in range(streams)]
-    with receivers(protocol, streams) as urls:
+    with RECEIVERS[receiver](streams) as urls:
         workers = [
             PushWorker(PushTarget(camera=reader.camera_id, url=url), reader.fanout)
             for reader, url in zip(readers, urls, strict=True)
@@ -196,7 +245,7 @@ def measure_push(camera_url: str, protocol: str, streams: int, seconds: float) -
     if any(w.status()["sessions"] != 1 for w in workers):
         raise RuntimeError("a push reconnected during the run")
     return Row(
-        f"push {protocol}", streams,
+        f"push {receiver}", streams,
         reader_pct=(end.reader - start.reader) * per_stream,
         relay_thread_pct=(end.push - start.push) * per_stream,
         relay_child_pct=(end.child - start.child) * per_stream,
@@ -236,14 +285,14 @@ def _snapshot(
 
 
 def print_table(rows: list[Row]) -> None:
-    print(f"{'path':9} {'streams':>7} {'reader':>8} {'thread':>8} {'child':>8} {'relay':>8}"
+    print(f"{'path':16} {'streams':>7} {'reader':>8} {'thread':>8} {'child':>8} {'relay':>8}"
           f" {'relay/reader':>12} {'Mbit/s':>7} {'sent':>6} {'dropped':>7}  verdict")  # fmt: skip
     for row in rows:
         ratio = row.relay_pct / row.reader_pct if row.reader_pct else float("nan")
         verdict = "keeps up" if row.keeps_up else "FALLS BEHIND"
         verdict += "" if row.relay_pct < 1.0 else ", over the 1% goal"
         cpu = (row.reader_pct, row.relay_thread_pct, row.relay_child_pct, row.relay_pct)
-        print(f"{row.path:9} {row.streams:7d} " + " ".join(f"{pct:7.2f}%" for pct in cpu)
+        print(f"{row.path:16} {row.streams:7d} " + " ".join(f"{pct:7.2f}%" for pct in cpu)
               + f" {ratio:11.1f}x {row.mbps:7.2f} {100 * row.sent_ratio:5.1f}%"
               f" {row.dropped:7d}  {verdict}")  # fmt: skip
     print("CPU in % of one core per stream: reader = demux of the camera's RTSP stream;"
@@ -255,10 +304,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--streams", default="1,4", help="comma-separated stream counts")
     parser.add_argument("--seconds", type=float, default=12.0, help="measured window per run")
+    parser.add_argument("--receivers", default=",".join(RECEIVERS),
+                        help=f"comma-separated, of {', '.join(RECEIVERS)}")  # fmt: skip
     args = parser.parse_args()
     counts = [int(part) for part in args.streams.split(",") if part.strip()]
     if not counts or min(counts) < 1 or args.seconds <= 0:
         parser.error("--streams needs positive counts and --seconds a positive duration")
+    chosen = [name.strip() for name in args.receivers.split(",") if name.strip()]
+    if not chosen or any(name not in RECEIVERS for name in chosen):
+        parser.error(f"--receivers takes names among {', '.join(RECEIVERS)}")
     if shutil.which("ffmpeg") is None:
         parser.error("the ffmpeg command is needed as the receiving server")
     cache = Path(tempfile.gettempdir()) / "hallwatch-bench"
@@ -269,9 +323,12 @@ def main() -> None:
           f" ready in {time.monotonic() - started:.0f} s; {os.cpu_count()} CPUs")  # fmt: skip
     rows: list[Row] = []
     with RtspServer({"/cam": clip}) as server:
-        for protocol in ("rtsp", "rtmp"):
+        for receiver in chosen:
+            if receiver == "rtmp-nginx" and not have_nginx_rtmp():
+                print("rtmp-nginx skipped: install Debian's nginx-light and libnginx-mod-rtmp")
+                continue
             for streams in counts:
-                rows.append(measure_push(server.url("/cam"), protocol, streams, args.seconds))
+                rows.append(measure_push(server.url("/cam"), receiver, streams, args.seconds))
     print_table(rows)
 
 

@@ -8,6 +8,7 @@ problems. Every problem is reported at once, each with file, line, key path and 
 from __future__ import annotations
 
 import datetime as dt
+import ssl
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -485,14 +486,16 @@ def validate_site(data: Any, *, file: str, root: Any = None) -> Site:
     except ValidationError as error:
         problems.extend(_pydantic_problems(error))
     if problems:
-        problems.sort(key=lambda p: line_of(source, p.loc) or 0)
-        raise ConfigError(
-            [
-                LocatedProblem(file, line_of(source, p.loc), key_path(p.loc), p.reason)
-                for p in problems
-            ]
-        )
+        raise located_error(problems, file=file, source=source)
     return site
+
+
+def located_error(problems: Sequence[Problem], *, file: str, source: Any) -> ConfigError:
+    """`problems` with the line of each key in `source` (ruamel nodes), in line order."""
+    ordered = sorted(problems, key=lambda p: line_of(source, p.loc) or 0)
+    return ConfigError(
+        [LocatedProblem(file, line_of(source, p.loc), key_path(p.loc), p.reason) for p in ordered]
+    )
 
 
 def parse_yaml(text: str, *, file: str) -> Any:
@@ -518,13 +521,45 @@ def plain(node: Any) -> Any:
 
 
 def load_site(path: Path | str) -> Site:
+    """Read, validate and check the files a cameras.yaml names (relative to its folder)."""
     path = Path(path)
     file = str(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise ConfigError([LocatedProblem(file, None, "", f"cannot read: {error}")]) from error
-    return site_from_text(text, file=file)
+    root = parse_yaml(text, file=file)
+    site = validate_site(plain(root), file=file, root=root)
+    problems = list(check_site_files(site, path.parent))
+    if problems:
+        raise located_error(problems, file=file, source=root)
+    return site
+
+
+def config_file(config_dir: Path, name: str) -> Path:
+    """A path named in cameras.yaml: absolute, or relative to the file's folder."""
+    path = Path(name)
+    return path if path.is_absolute() else config_dir / path
+
+
+def check_site_files(site: Site, config_dir: Path) -> Iterator[Problem]:
+    """The files a valid site names, which must be readable as what they are now."""
+    upload = site.relay.upload
+    if upload is not None and upload.ca_file is not None:
+        reason = ca_file_problem(config_file(config_dir, upload.ca_file))
+        if reason is not None:
+            yield Problem(("relay", "upload", "ca_file"), reason)
+
+
+def ca_file_problem(path: Path) -> str | None:
+    """Why `path` cannot serve as a PEM bundle of CA certificates (None: it can)."""
+    try:
+        ssl.create_default_context(cafile=str(path))
+    except FileNotFoundError:
+        return f"no such file: {path}"
+    except (OSError, ssl.SSLError) as error:
+        return f"no PEM CA certificate could be read from {path}: {error}"
+    return None
 
 
 def site_from_text(text: str, *, file: str) -> Site:

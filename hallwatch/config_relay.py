@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from hallwatch.config_base import Model
 
@@ -105,12 +105,26 @@ class UploadSettings(Model):
         description="Event types uploaded (empty: all, including case cards case_warning,"
         " case_yellow, case_red)",
     )
+    ca_file: str | None = Field(
+        default=None,
+        description="PEM file of the CA certificate(s) that sign the platform's certificate,"
+        " for an https:// URL under a private CA (relative to the config file); null: the"
+        " system's CAs",
+    )
 
     @field_validator("url")
     @classmethod
     def _http_scheme(cls, value: str) -> str:
         if not value.lower().startswith(("http://", "https://")):
             raise ValueError("the upload URL starts with http:// or https://")
+        return value
+
+    @field_validator("ca_file")
+    @classmethod
+    def _ca_for_https(cls, value: str | None, info: ValidationInfo) -> str | None:
+        url = str(info.data.get("url", ""))  # absent when the URL itself was refused
+        if value is not None and url and not url.lower().startswith("https://"):
+            raise ValueError("ca_file is for an https:// URL; this one is plain http")
         return value
 
 

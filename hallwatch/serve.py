@@ -75,7 +75,9 @@ def serve(
         log.info("demo: %d case event(s) fed as source %s", fed, DEMO_SOURCE)
         cases.ticker.publish()
     case_setup = CaseSetup(cases.ledger, cases.sources, cases.ticker.publish)
-    relay = RelayService(site, store, runtime.live_fanout, runtime.camera_online)
+    relay = RelayService(
+        site, store, runtime.live_fanout, runtime.camera_online, config_path.parent
+    )
     app = create_app(
         site, store, runtime, console_settings(site, config_path), index,
         evidence_setup(runtime, data_dir), case_setup, relay if relay.configured else None,

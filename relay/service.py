@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from hallwatch.config import Site
@@ -23,7 +24,7 @@ from ingest.packets import FanOut
 from relay.gb.cascade import Cascade
 from relay.gb.media import GbMediaFactory
 from relay.push import PushService
-from relay.upload import Uploader
+from relay.upload import Uploader, upload_tls
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,7 @@ class RelayService:
         store: Store,
         fanout_of: FanoutOf,
         camera_online: Callable[[str], bool],
+        config_dir: Path,
     ) -> None:
         settings = site.relay
         self.push = PushService(settings.push, fanout_of) if settings.push else None
@@ -104,9 +106,10 @@ class RelayService:
             )
             if settings.gb28181.alarms:
                 self.alarms = AlarmFollower(store, self.cascade.send_alarm)
-        self.upload = (
-            Uploader(settings.upload, store, site_name=site.name) if settings.upload else None
-        )
+        self.upload = None
+        if settings.upload is not None:
+            tls = upload_tls(settings.upload, config_dir)
+            self.upload = Uploader(settings.upload, store, site_name=site.name, tls=tls)
 
     @property
     def configured(self) -> bool:

@@ -36,14 +36,17 @@ import http.client
 import json
 import logging
 import random
+import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from hallwatch.config import config_file
 from hallwatch.config_relay import UploadSettings
 from hallwatch.store import Store
 from ingest.backoff import BackoffPolicy, backoff_delay
@@ -194,15 +197,38 @@ def envelope(site_name: str, sent_at: float, messages: Sequence[Message]) -> byt
 # --- I/O --------------------------------------------------------------------------------------
 
 
-def post(url: str, body: bytes, headers: Mapping[str, str], timeout_s: float) -> Answer:
+def tls_context(ca_file: Path | None) -> ssl.SSLContext:
+    """Certificate and host name checks against the system's CAs, or only `ca_file`'s."""
+    return ssl.create_default_context(cafile=None if ca_file is None else str(ca_file))
+
+
+def upload_tls(settings: UploadSettings, config_dir: Path) -> ssl.SSLContext | None:
+    """The TLS checks for an https:// upload URL (None for http://); `ca_file` is relative
+    to the config file's folder. Raises OSError or ssl.SSLError for an unreadable CA file
+    (load_site has said so already: check_site_files)."""
+    if not settings.url.lower().startswith("https://"):
+        return None
+    ca = None if settings.ca_file is None else config_file(config_dir, settings.ca_file)
+    return tls_context(ca)
+
+
+def post(
+    url: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    timeout_s: float,
+    tls: ssl.SSLContext | None = None,
+) -> Answer:
     """POST `body` (blocking); raises OSError or http.client.HTTPException without an answer."""
     parts = urlsplit(url)
-    connection_class = (
-        http.client.HTTPSConnection
-        if parts.scheme.lower() == "https"
-        else http.client.HTTPConnection
-    )
-    connection = connection_class(parts.hostname or "", parts.port, timeout=timeout_s)
+    host = parts.hostname or ""
+    connection: http.client.HTTPConnection
+    if parts.scheme.lower() == "https":
+        connection = http.client.HTTPSConnection(
+            host, parts.port, timeout=timeout_s, context=tls or tls_context(None)
+        )
+    else:
+        connection = http.client.HTTPConnection(host, parts.port, timeout=timeout_s)
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     try:
         connection.request("POST", target, body=body, headers=dict(headers))
@@ -226,8 +252,10 @@ class Uploader:
         poll_s: float = DEFAULT_POLL_S,
         backoff_initial_s: float = 1.0,
         rnd: Callable[[], float] = random.random,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self._settings = settings
+        self._tls = tls
         self._site_name = site_name
         self._clock = clock
         self._poll_s = poll_s
@@ -369,7 +397,7 @@ class Uploader:
         answer: Answer | None = None
         error = ""
         try:
-            answer = post(self._settings.url, body, headers, self._settings.timeout_s)
+            answer = post(self._settings.url, body, headers, self._settings.timeout_s, self._tls)
         except (OSError, http.client.HTTPException) as failure:
             error = f"{type(failure).__name__}: {failure}"
         finally:

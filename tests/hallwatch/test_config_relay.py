@@ -9,6 +9,7 @@ import pytest
 from console.admin import redacted_site
 from hallwatch.config import ConfigError, load_site
 from hallwatch.config_edit import restart_reasons
+from tests.support.tls import make_private_ca
 
 BASE = """\
 name: 测试中心
@@ -79,6 +80,12 @@ CASES = [
      "relay.gb28181.transport", "'udp' or 'tcp'"),
     ("upload scheme", ("https://platform", "ftp://platform"), "relay.upload.url", "http://"),
     ("missing key", ("    key: uploadkey\n", ""), "relay.upload.key", "required key 'key'"),
+    ("ca_file on http", ("https://platform", "http://platform\n    ca_file: ca.pem"),
+     "relay.upload.ca_file", "ca_file is for an https:// URL"),
+    ("ca_file missing", ("key: uploadkey\n", "key: uploadkey\n    ca_file: pki/none.pem\n"),
+     "relay.upload.ca_file", "no such file: "),
+    ("ca_file not PEM", ("key: uploadkey\n", "key: uploadkey\n    ca_file: notes.txt\n"),
+     "relay.upload.ca_file", "no PEM CA certificate could be read from "),
 ]  # fmt: skip
 
 
@@ -90,6 +97,7 @@ def test_each_relay_mistake_is_located(
 ) -> None:
     old, new = change
     text = BASE + RELAY
+    (tmp_path / "notes.txt").write_text("not a certificate\n", encoding="utf-8")
     assert old in text
     with pytest.raises(ConfigError) as caught:
         load(tmp_path, text.replace(old, new, 1))
@@ -107,3 +115,16 @@ def test_relay_secrets_are_redacted_and_a_change_needs_a_restart(tmp_path: Path)
     assert "198.51.100.7/live/cam01" in shown
     edited = load(tmp_path, BASE + RELAY.replace("uploadkey", "otherkey"))
     assert [r.code for r in restart_reasons(site, edited)] == ["relay"]
+
+
+def test_ca_file_is_read_relative_to_the_config_file(tmp_path: Path) -> None:
+    ca = make_private_ca(tmp_path / "pki")
+    text = BASE + RELAY + "    ca_file: pki/ca.pem\n"
+    upload = load(tmp_path, text).relay.upload
+    assert upload is not None and upload.ca_file == "pki/ca.pem"
+    absolute = load(tmp_path, text.replace("pki/ca.pem", str(ca.ca_file))).relay.upload
+    assert absolute is not None and absolute.ca_file == str(ca.ca_file)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    with pytest.raises(ConfigError, match=r"relay.upload.ca_file: no such file: .*pki/ca.pem"):
+        load(elsewhere, text)

@@ -57,7 +57,7 @@ def test_unconfigured_relay_has_no_parts(tmp_path: Path) -> None:
         {"name": "t", "cameras": [{"id": "cam1", "name": "c", "url": "x.mp4"}]}
     )
     store = Store(tmp_path / "hw.db")
-    relay = RelayService(site, store, lambda camera, stream: None, lambda camera: False)
+    relay = RelayService(site, store, lambda camera, stream: None, lambda camera: False, tmp_path)
     assert not relay.configured
     relay.start()
     assert relay.status()["push"] == [] and relay.status()["upload"] is None

@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import json
 import logging
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -35,7 +36,9 @@ from relay.upload import (
     retry_after_s,
     retry_plan,
     upload_state,
+    upload_tls,
 )
+from tests.support.tls import make_private_ca
 from tests.support.wait import wait_until
 
 KEY = "k3y-Of-The-Province-0042"
@@ -68,12 +71,14 @@ class Receiver:
     batch_sizes: list[int] = field(default_factory=list)
     refused: int = 0  # requests with a wrong key or signature
     requests: int = 0
+    tls: ssl.SSLContext | None = None  # serve https with this server context
     _server: ThreadingHTTPServer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/supervision/hook?token=abc123"
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://127.0.0.1:{self.port}/supervision/hook?token=abc123"
 
     def start(self) -> Receiver:
         receiver = self
@@ -87,6 +92,8 @@ class Receiver:
 
         server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         server.daemon_threads = True
+        if self.tls is not None:  # a refused handshake fails accept(), which the server ignores
+            server.socket = self.tls.wrap_socket(server.socket, server_side=True)
         self.port = server.server_address[1]
         self._server = server
         threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
@@ -206,8 +213,9 @@ def settings(url: str, key: str = KEY, **changes: Any) -> UploadSettings:
     return UploadSettings.model_validate(values)
 
 
-def uploader(upload: UploadSettings, store: Store) -> Uploader:
-    return Uploader(upload, store, site_name=SITE, poll_s=0.05, backoff_initial_s=0.05)
+def uploader(upload: UploadSettings, store: Store, config_dir: Path = Path(".")) -> Uploader:
+    return Uploader(upload, store, site_name=SITE, poll_s=0.05, backoff_initial_s=0.05,
+                    tls=upload_tls(upload, config_dir))  # fmt: skip
 
 
 def vacancy(camera: str, start: float, **details: Any) -> Event:
@@ -554,3 +562,47 @@ def test_retry_after_is_honoured(
     wait_until(lambda: drained(up, store), 10, "delivered after the asked wait")
     assert receiver.requests == 2
     assert receiver.arrivals[1] - receiver.arrivals[0] >= 0.95
+
+
+def test_https_under_a_private_ca_needs_its_ca_file_and_loses_nothing_without_it(
+    store: Store, running: Callable[[Uploader], Uploader], tmp_path: Path
+) -> None:
+    ca = make_private_ca(tmp_path / "pki")
+    receiver = Receiver(tls=ca.server_context()).start()
+    try:
+        # the system's CAs do not know the platform's CA: refused, kept, shown
+        system = running(uploader(settings(receiver.url), store))
+        for i in range(3):
+            store.add_event(vacancy("camA", float(i)))
+        system.wake()
+        status = wait_until(
+            lambda: (s := system.status())["last_error"] and s["pending"] == 3 and s, 10,
+            "the certificate refused",
+        )  # fmt: skip
+        system.stop()
+        assert "CERTIFICATE_VERIFY_FAILED" in status["last_error"]
+        assert receiver.requests == 0 and receiver.received == []
+        # the admin names the CA file, relative to cameras.yaml's folder
+        trusted = settings(receiver.url, ca_file="pki/ca.pem")
+        up = running(uploader(trusted, store, config_dir=tmp_path))
+        wait_until(lambda: drained(up, store), 10, "delivered over https")
+        assert [m["start"] for m in receiver.received] == [0.0, 1.0, 2.0]
+        assert receiver.refused == 0
+    finally:
+        receiver.stop()
+
+
+def test_a_ca_file_does_not_trust_a_certificate_for_another_host(
+    store: Store, running: Callable[[Uploader], Uploader], tmp_path: Path
+) -> None:
+    ca = make_private_ca(tmp_path / "pki", host="127.0.0.2")  # the CA's, but not this address
+    receiver = Receiver(tls=ca.server_context()).start()
+    try:
+        up = running(uploader(settings(receiver.url, ca_file=str(ca.ca_file)), store))
+        store.add_event(vacancy("camA", 1.0))
+        up.wake()
+        status = wait_until(lambda: (s := up.status())["last_error"] and s, 10, "refused")
+        assert "IP address mismatch" in status["last_error"] and status["pending"] == 1
+        assert receiver.received == []
+    finally:
+        receiver.stop()

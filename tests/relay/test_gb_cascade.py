@@ -556,6 +556,40 @@ def test_malformed_input_and_refused_requests_never_stop_the_loop(
     assert len(ignored) == 1  # logged once per command
 
 
+def test_requests_from_another_address_than_the_platform_get_403() -> None:
+    platform = RawPlatform()
+    stranger = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    stranger.bind(("127.0.0.2", 0))  # loopback too, but not server_ip
+    stranger.settimeout(5.0)
+    cascade = make_cascade(gb_settings(platform.port, keepalive_interval_s=60))
+    try:
+        with running(cascade):
+            assert isinstance(platform.receive(), SipRequest)  # REGISTER, answered 200
+            wait_until(lambda: cascade.status()["state"] == "registered", 5, "registered")
+            answers = []
+            for request in (
+                platform.request("MESSAGE", PLATFORM_ID, query("Catalog", PLATFORM_ID)),
+                platform.request("INVITE", CHANNELS[0].channel_id, offer()),
+                platform.request("BYE", CHANNELS[0].channel_id, call="nosuchcall"),
+            ):
+                stranger.sendto(request.to_bytes(), platform.peer)
+                data, _ = stranger.recvfrom(65536)
+                answer = parse_message(data)
+                assert isinstance(answer, SipResponse)
+                assert answer.headers.get("Call-ID") == request.headers.get("Call-ID")
+                answers.append((answer.status, answer.reason))
+            stranger.settimeout(0.5)
+            with pytest.raises(TimeoutError):  # no Catalog answer follows the 403
+                stranger.recvfrom(65536)
+            status = cascade.status()
+    finally:
+        stranger.close()
+        platform.close()
+    assert answers == [(403, "Only the upper platform")] * 3
+    assert status["state"] == "registered" and status["sessions"] == []
+    assert status["catalog_answers"] == 0
+
+
 def test_garbage_on_the_tcp_connection_is_skipped() -> None:
     server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     server.bind((HOST, 0))

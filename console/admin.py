@@ -256,8 +256,9 @@ def located(error: InvalidEdit) -> list[dict[str, Any]]:
         else:
             loc = ["config", key or "(top level)"]
         details.append(
-            {"loc": loc, "msg": found.reason, "type": "config_invalid", "file": found.file,
-             "line": found.line, "key": key, "located": str(found)}
+            {"loc": loc, "msg": found.reason, "type": found.code or "config_invalid",
+             "ctx": dict(found.params), "file": found.file, "line": found.line, "key": key,
+             "located": str(found)}
         )  # fmt: skip
     return details
 

@@ -291,7 +291,9 @@ class Site(Model):
 @dataclass(frozen=True)
 class Problem:
     loc: Loc
-    reason: str
+    reason: str  # in English, as check-config prints it
+    code: str = ""  # pydantic's error type ("less_than_equal"...), for a translated message
+    params: tuple[tuple[str, str], ...] = ()  # the message's values by name ({"le": "3600"})
 
 
 def _items(data: dict[str, Any], section: str) -> list[tuple[int, dict[str, Any]]]:
@@ -437,6 +439,8 @@ class LocatedProblem:
     line: int | None
     key: str
     reason: str
+    code: str = ""  # as Problem's
+    params: tuple[tuple[str, str], ...] = ()
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line is not None else self.file
@@ -462,6 +466,13 @@ def key_path(loc: Loc) -> str:
     return text
 
 
+def _param_text(value: Any) -> str:
+    """A message value as pydantic words it: 3600.0 -> "3600"."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
 def _pydantic_problems(error: ValidationError) -> Iterator[Problem]:
     for item in error.errors(include_url=False):
         loc = tuple(part for part in item["loc"] if isinstance(part, str | int))
@@ -472,7 +483,11 @@ def _pydantic_problems(error: ValidationError) -> Iterator[Problem]:
             message = message.removeprefix("Value error, ")
         if item["type"] == "missing":
             message = f"required key '{loc[-1]}' is missing"
-        yield Problem(loc, message)
+        if item["type"] == "value_error":  # our own checks' reasons: English only
+            yield Problem(loc, message)
+            continue
+        params = tuple((str(k), _param_text(v)) for k, v in item.get("ctx", {}).items())
+        yield Problem(loc, message, item["type"], params)
 
 
 def validate_site(data: Any, *, file: str, root: Any = None) -> Site:
@@ -494,7 +509,12 @@ def located_error(problems: Sequence[Problem], *, file: str, source: Any) -> Con
     """`problems` with the line of each key in `source` (ruamel nodes), in line order."""
     ordered = sorted(problems, key=lambda p: line_of(source, p.loc) or 0)
     return ConfigError(
-        [LocatedProblem(file, line_of(source, p.loc), key_path(p.loc), p.reason) for p in ordered]
+        [
+            LocatedProblem(
+                file, line_of(source, p.loc), key_path(p.loc), p.reason, p.code, p.params
+            )
+            for p in ordered
+        ]
     )
 
 

@@ -153,6 +153,7 @@ def test_invalid_edit_gets_located_422_and_writes_nothing(setup: Setup, admin: T
     (found,) = answer.json()["detail"]
     assert found["loc"] == ["body", "staff_zone"]
     assert found["msg"] == "a polygon needs at least 3 points, got 2"
+    assert (found["type"], found["ctx"]) == ("config_invalid", {})  # our own check: English
     assert (found["file"], found["key"]) == ("cameras.yaml", "windows[0].staff_zone")
     assert (
         found["line"]
@@ -284,6 +285,17 @@ def test_schedule_and_thresholds(setup: Setup, admin: TestClient) -> None:
     )
     assert bad.status_code == 422
     assert bad.json()["detail"][0]["msg"] == "lunch_break must lie within the service hours"
+    over = admin.patch(
+        "/api/admin/thresholds",
+        json={"version": version(admin), "values": {"absence_delay_s": 99999}},
+    )
+    assert over.status_code == 422
+    (found,) = over.json()["detail"]
+    assert found["msg"] == "Input should be less than or equal to 3600"
+    # pydantic's type and values: the console words them in the reader's language
+    assert (found["type"], found["ctx"]) == ("less_than_equal", {"le": "3600"})
+    assert found["key"] == "thresholds.absence_delay_s"
+    assert found["loc"] == ["body", "absence_delay_s"]
     limits = admin.patch(
         "/api/admin/thresholds", json={"version": version(admin), "values": {"absence_delay_s": 90}}
     )

@@ -164,8 +164,10 @@ def check_thresholds(page: Any, expect: Any, config: Path) -> str:
     form.locator("input[name=absence_delay_s]").fill("99999")
     form.locator("button[type=submit]").click()
     error = form.locator(".field-error[data-field=absence_delay_s]")
-    expect(error).to_contain_text("3600")
-    expect(message).to_contain_text("cameras.yaml:")  # file:line: key: reason
+    expect(error).to_have_text("应不大于 3600")  # pydantic's less_than_equal, in Chinese
+    expect(message).to_contain_text(
+        re.compile(r"cameras\.yaml:\d+: thresholds\.absence_delay_s: 应不大于 3600")
+    )
     screenshot(page, "admin-thresholds-error")
     assert config.read_text(encoding="utf-8") == before
     form.locator("input[name=absence_delay_s]").fill("90")

@@ -2,6 +2,8 @@
 // double-submit cookie `hw_csrf`, set at login) in the X-CSRF-Token header; a 401 sends the
 // browser to the login page; other errors raise ApiError with FastAPI's field-level details.
 
+import { problemText } from "./i18n.js";
+
 export class ApiError extends Error {
   constructor(status, detail) {
     super(typeof detail === "string" ? detail : `HTTP ${status}`);
@@ -12,7 +14,7 @@ export class ApiError extends Error {
   /** One line per problem, "field: message", for showing next to a form. */
   lines() {
     if (!Array.isArray(this.detail)) return [this.message];
-    return this.detail.map((p) => `${(p.loc || []).slice(1).join(".") || "?"}: ${p.msg}`);
+    return this.detail.map((p) => `${(p.loc || []).slice(1).join(".") || "?"}: ${problemText(p)}`);
   }
 }
 

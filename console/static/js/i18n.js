@@ -53,6 +53,26 @@ const MESSAGES = {
   },
 };
 
+// Validation problems by pydantic error type (FastAPI's 422 and the config check give `type`
+// and its values in `ctx`), worded in Chinese; English keeps the server's own message, as do
+// types not listed here and the config check's own reasons.
+const PROBLEMS_ZH = {
+  missing: "必填", extra_forbidden: "不认识的配置项",
+  greater_than: "应大于 {gt}", greater_than_equal: "应不小于 {ge}",
+  less_than: "应小于 {lt}", less_than_equal: "应不大于 {le}",
+  finite_number: "应为有限的数值",
+  string_too_short: "至少 {min_length} 个字符", string_too_long: "最多 {max_length} 个字符",
+  string_pattern_mismatch: "格式不符（应匹配 {pattern}）",
+  too_short: "至少 {min_length} 项", too_long: "最多 {max_length} 项",
+  int_parsing: "应为整数", int_type: "应为整数", int_from_float: "应为整数",
+  float_parsing: "应为数字", float_type: "应为数字",
+  bool_parsing: "应为“是”或“否”", bool_type: "应为“是”或“否”",
+  string_type: "应为文字", list_type: "应为列表", dict_type: "应为映射", model_type: "应为映射",
+  literal_error: "应为以下之一：{expected}", enum: "应为以下之一：{expected}",
+  time_parsing: "时间格式不对（应为 HH:MM）", date_from_datetime_parsing: "日期格式不对",
+  ip_any_address: "应为 IP 地址", json_invalid: "请求内容不是有效的 JSON",
+};
+
 let lang = localStorage.getItem("hw_lang") === "en" ? "en" : "zh";
 const listeners = new Set();
 
@@ -71,6 +91,12 @@ export function t(key) {
 /** A message with its {name} placeholders filled from `values` (unknown ones stay as they are). */
 export function fill(text, values) {
   return text.replace(/\{(\w+)\}/g, (whole, key) => (key in values ? String(values[key]) : whole));
+}
+
+/** One validation problem ({msg, type, ctx}) in the current language. */
+export function problemText(problem) {
+  const zh = lang === "zh" && PROBLEMS_ZH[problem.type];
+  return zh ? fill(zh, problem.ctx || {}) : problem.msg;
 }
 
 /** Add a view's strings: addMessages({zh: {...}, en: {...}}). A key must not be reused. */

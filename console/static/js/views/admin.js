@@ -4,7 +4,7 @@
 // refuses what `hallwatch check-config` refuses (422, shown next to the form's fields).
 import { api, ApiError } from "../api.js";
 import { el } from "../dom.js";
-import { addMessages, onLang, t } from "../i18n.js";
+import { addMessages, onLang, problemText, t } from "../i18n.js";
 
 addMessages({
   zh: {
@@ -191,6 +191,11 @@ function showResult(box, answer) {
       : null));
 }
 
+/** Where a config check's problem is: "file:line: key" (its reason follows). */
+function located(p) {
+  return `${p.file}${p.line == null ? "" : `:${p.line}`}: ${p.key || "(top level)"}`;
+}
+
 /** Show an ApiError: field problems beside their inputs in `form`, the rest in `box`. */
 async function showError(box, form, err) {
   form?.querySelectorAll(".field-error").forEach((node) => { node.textContent = ""; });
@@ -206,9 +211,10 @@ async function showError(box, form, err) {
   err.detail.forEach((p) => {
     const name = p.loc && p.loc[0] === "body" ? p.loc[1] : null;
     const slot = name && form?.querySelector(`.field-error[data-field="${name}"]`);
-    if (slot) slot.textContent = p.msg;
+    if (slot) slot.textContent = problemText(p);
   });
-  const lines = err.detail.map((p) => p.located || `${(p.loc || []).slice(1).join(".")}: ${p.msg}`);
+  const lines = err.detail.map((p) =>
+    `${p.file ? located(p) : (p.loc || []).slice(1).join(".")}: ${problemText(p)}`);
   box.replaceChildren(el("p", { class: "error" }, t("admin_problems")),
     el("ul", { class: "error admin-problems" }, ...lines.map((line) => el("li", {}, line))));
 }

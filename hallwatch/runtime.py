@@ -97,13 +97,7 @@ class Runtime:
             pipeline.stop()
         self.worker.stop()
         now = time.time()
-        try:  # close episodes, keep the minutes
-            for result in self.engine.flush(now).results:
-                self.record(result.camera, result)
-        except Exception:
-            log.exception("flushing the analyzers failed; open events are closed as stopped")
-            self._engine_lost(now)
-        self.engine.close()
+        self._retire_engine(now)
         if self.recording is not None:
             self.recording.stop()
         for camera_id in self.pipelines:  # nothing is recorded until we run again
@@ -129,10 +123,9 @@ class Runtime:
         self._switch_engine(site, engine)
         return ApplyResult(True, bool(reasons), tuple(reasons))
 
-    def _switch_engine(self, site: Site, engine: Engine) -> None:
-        running = self.worker._thread.is_alive()  # not started (tests): stays so
-        self.worker.stop()  # delivers the batches in flight; nobody else talks to the engine
-        now = time.time()
+    def _retire_engine(self, now: float) -> None:
+        """Close the engine's open episodes at `now` (keeping their minutes), then the engine;
+        its worker is stopped already."""
         try:
             for result in self.engine.flush(now).results:
                 self.record(result.camera, result)
@@ -140,6 +133,12 @@ class Runtime:
             log.exception("flushing the analyzers failed; open events are closed as stopped")
             self._engine_lost(now)
         self.engine.close()
+
+    def _switch_engine(self, site: Site, engine: Engine) -> None:
+        running = self.worker._thread.is_alive()  # not started (tests): stays so
+        self.worker.stop()  # delivers the batches in flight; nobody else talks to the engine
+        now = time.time()
+        self._retire_engine(now)
         with self._lock:
             self.site = site
             self._zone = ZoneInfo(site.schedule.timezone)

@@ -54,12 +54,13 @@ def me(user: UserDep) -> dict[str, str]:
 
 @router.get("/site")
 def site_info(site: SiteDep) -> dict[str, Any]:
+    now = time.time()
     return {
         "name": site.name,
         "halls": [hall.model_dump() for hall in site.halls],
         "timezone": site.schedule.timezone,
-        "calendar_gaps": calendar_gap_years(site, site_years(site, time.time())),
-        "server_time": time.time(),
+        "calendar_gaps": calendar_gap_years(site, site_years(site, now)),
+        "server_time": now,
     }
 
 

@@ -556,17 +556,12 @@ def load_site(path: Path | str) -> Site:
     return site
 
 
-def config_file(config_dir: Path, name: str) -> Path:
-    """A path named in cameras.yaml: absolute, or relative to the file's folder."""
-    path = Path(name)
-    return path if path.is_absolute() else config_dir / path
-
-
 def check_site_files(site: Site, config_dir: Path) -> Iterator[Problem]:
-    """The files a valid site names, which must be readable as what they are now."""
+    """The files a valid site names, which must be readable as what they are now (a relative
+    path is the config folder's: `config_dir / name`, an absolute one stays as it is)."""
     upload = site.relay.upload
     if upload is not None and upload.ca_file is not None:
-        reason = ca_file_problem(config_file(config_dir, upload.ca_file))
+        reason = ca_file_problem(config_dir / upload.ca_file)
         if reason is not None:
             yield Problem(("relay", "upload", "ca_file"), reason)
 

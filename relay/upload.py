@@ -46,7 +46,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from hallwatch.config import config_file
 from hallwatch.config_relay import UploadSettings
 from hallwatch.store import Store
 from ingest.backoff import BackoffPolicy, backoff_delay
@@ -208,7 +207,7 @@ def upload_tls(settings: UploadSettings, config_dir: Path) -> ssl.SSLContext | N
     (load_site has said so already: check_site_files)."""
     if not settings.url.lower().startswith("https://"):
         return None
-    ca = None if settings.ca_file is None else config_file(config_dir, settings.ca_file)
+    ca = None if settings.ca_file is None else config_dir / settings.ca_file
     return tls_context(ca)
 
 

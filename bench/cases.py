@@ -34,7 +34,6 @@ import argparse
 import datetime as dt
 import json
 import random
-import socket
 import sys
 import tempfile
 import threading
@@ -63,6 +62,7 @@ from hallwatch.database import Database  # noqa: E402
 from hallwatch.store import Store  # noqa: E402
 from tests.support.case_mix import START  # noqa: E402
 from tests.support.case_mix import case_events as mixed_events  # noqa: E402
+from tests.support.net import free_port  # noqa: E402
 from tests.support.postgres import PostgresServer, find_bindir  # noqa: E402
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -90,12 +90,6 @@ def case_events(prefix: str, count: int, seed: int = 7) -> Iterator[dict[str, An
 
 def ledger_for(db: Database) -> CaseLedger:
     return CaseLedger(db, work_calendar(Schedule()), CasesSettings())
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Console:

@@ -50,7 +50,8 @@ from hallwatch.config_relay import PushTarget  # noqa: E402
 from ingest.reader import CameraReader  # noqa: E402
 from ingest.source import parse_source  # noqa: E402
 from relay.push import PushWorker  # noqa: E402
-from tests.support.rtsp import HOST, RtspServer, free_port  # noqa: E402
+from tests.support.net import HOST, free_port  # noqa: E402
+from tests.support.rtsp import RtspServer  # noqa: E402
 
 FOOTAGE = REPO / "hallwatch" / "demo" / "one-by-one-person-detection.mp4"
 FPS = 25

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-import socket
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -31,6 +30,7 @@ from hallwatch.live import LiveView
 from hallwatch.store import Store
 from ingest.packets import FanOut
 from tests.support.console_client import log_in
+from tests.support.net import free_port
 
 PUBLIC = {"/", "/login", "/healthz", "/api/login", "/api/logout"}
 
@@ -200,15 +200,9 @@ def test_events_filters_and_validation(client: TestClient, store: Store) -> None
     assert reversed_range.status_code == 422
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_sse_delivers_stored_events_live(store: Store, live: FixedLive) -> None:
     app = create_app(SITE, store, live)
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

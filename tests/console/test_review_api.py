@@ -4,7 +4,6 @@ with field-level 422s, 404s, audit rows, and the ack/verdict/severity on every e
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -29,6 +28,7 @@ from tests.console.test_api import FixedLive
 from tests.recordings.feed import WALL_BASE, demux_items, record
 from tests.support.clips import make_clip
 from tests.support.console_client import log_in
+from tests.support.net import free_port
 
 SITE = Site.model_validate(
     {
@@ -145,12 +145,6 @@ def test_event_list_carries_severity(console: Console) -> None:
                           "case_red": "critical"}  # fmt: skip
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _first_event(lines: Iterator[str]) -> dict[str, Any]:
     for line in lines:
         if line.startswith("data: "):
@@ -161,7 +155,7 @@ def _first_event(lines: Iterator[str]) -> dict[str, Any]:
 
 def test_an_ack_is_pushed_to_every_console(console: Console) -> None:
     """Another console's stream, caught up with every event, receives the acknowledged one."""
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(console.app, host="127.0.0.1", port=port,
                                            log_level="error"))  # fmt: skip
     thread = threading.Thread(target=server.run, daemon=True)

@@ -9,7 +9,6 @@ relay API and view show it all, and never a secret.
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import textwrap
 import threading
@@ -28,8 +27,9 @@ from tests.support.browser import console_browser, login, new_page, screenshot
 from tests.support.clips import make_clip
 from tests.support.console_client import log_in
 from tests.support.demo import serve
+from tests.support.net import free_port
 from tests.support.rtsp import RtspServer, require_rtsp_server
-from tests.support.sipp import Sipp, free_port, require_sipp
+from tests.support.sipp import Sipp, require_sipp
 from tests.support.wait import wait_until
 
 SERVER_ID, PLATFORM_ID = "34020000002000000001", "34020000002000000002"
@@ -70,7 +70,7 @@ class Webhook:
 @contextmanager
 def rtmp_receiver(out: Path) -> Iterator[int]:
     """ffmpeg as the upstream RTMP server, copying what is published into `out`."""
-    port = free_port(socket.SOCK_STREAM)
+    port = free_port()
     proc = subprocess.Popen(
         ["ffmpeg", "-nostdin", "-loglevel", "error", "-listen", "1",
          "-i", f"rtmp://127.0.0.1:{port}/live/cam01", "-c", "copy", "-f", "flv", str(out)],

@@ -32,7 +32,8 @@ from recordings.segments import SegmentWriter
 from tests.recordings.feed import Decoded, decode_all
 from tests.support.clips import make_clip
 from tests.support.garbage_server import GarbageServer, Mode
-from tests.support.rtsp import RtspServer, free_port, require_rtsp_server
+from tests.support.net import free_port
+from tests.support.rtsp import RtspServer, require_rtsp_server
 from tests.support.wait import wait_until
 
 FPS = 10

@@ -52,8 +52,9 @@ from relay.gb.sip import (
     parse_message,
 )
 from tests.support.clips import make_clip
+from tests.support.net import free_port
 from tests.support.rtsp import rtsp_camera_fanout
-from tests.support.sipp import Sipp, free_port, require_sipp
+from tests.support.sipp import Sipp, require_sipp
 from tests.support.wait import wait_until
 
 HOST = "127.0.0.1"
@@ -420,7 +421,7 @@ def test_silent_platform_gets_rfc3261_retransmissions_then_offline() -> None:
 
 def test_tcp_platform_down_is_offline_and_retried(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG, logger=log_name)
-    cascade = make_cascade(gb_settings(free_port(socket.SOCK_STREAM), transport="tcp"))
+    cascade = make_cascade(gb_settings(free_port(), transport="tcp"))
     with running(cascade):
         status = wait_until(
             lambda: cascade.status()["state"] == "offline" and cascade.status(), 5, "offline"
@@ -685,7 +686,7 @@ def test_unacknowledged_200_is_resent_then_hung_up(camera: FanOut) -> None:
 def test_media_that_ends_on_its_own_gets_our_bye(camera: FanOut) -> None:
     platform = RawPlatform()
     cascade = make_cascade(gb_settings(platform.port, keepalive_interval_s=60), {"cam1": camera})
-    closed_port = free_port()  # nothing listens there: ICMP port unreachable ends the media
+    closed_port = free_port(socket.SOCK_DGRAM)  # nothing listens there: ICMP port unreachable ends the media
     try:
         with running(cascade):
             registered_with(platform, cascade)

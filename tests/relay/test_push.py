@@ -38,7 +38,7 @@ from relay.push_plan import (
 from relay.push_session import UpstreamSession, _PipeWriter
 from tests.relay.conftest import CLIP_FPS, CLIP_SECONDS, CLIP_SIZE
 from tests.support.clips import make_clip, read_frame_counter
-from tests.support.rtsp import HOST, free_port
+from tests.support.net import HOST, free_port
 from tests.support.wait import wait_until
 
 FAST = BackoffPolicy(initial_s=0.2, max_s=0.5, factor=2.0, jitter=0.0, healthy_reset_s=60)

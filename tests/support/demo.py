@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -13,13 +12,9 @@ from pathlib import Path
 
 import httpx
 
+from tests.support.net import free_port
+
 BANNER_TIMEOUT_S = 60
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextmanager
@@ -40,7 +35,7 @@ def serve(config: Path, data_dir: Path, log: Path) -> Iterator[tuple[str, str]]:
 @contextmanager
 def console_process(args: list[str], log: Path) -> Iterator[tuple[str, str]]:
     """Run `hallwatch ARGS --port P` until the console answers; yields (base URL, password)."""
-    port = _free_port()
+    port = free_port()
     with log.open("w") as sink:
         process = subprocess.Popen(
             [sys.executable, "-m", "hallwatch.cli", *args, "--port", str(port)],

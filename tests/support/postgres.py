@@ -19,6 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from tests.support.net import free_port
+
 REQUIRE_ENV = "HALLWATCH_REQUIRE_POSTGRES"
 
 
@@ -31,16 +33,10 @@ def find_bindir() -> Path | None:
     return Path(initdb).parent if initdb else None
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class PostgresServer:
     def __init__(self, bindir: Path) -> None:
         self.bindir = bindir
-        self.port = _free_port()
+        self.port = free_port()
         self.root = Path(tempfile.mkdtemp(prefix="hallwatch-pg-"))
         self.data = self.root / "data"
         self._as_postgres = os.geteuid() == 0

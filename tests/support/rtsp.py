@@ -15,7 +15,6 @@ import functools
 import os
 import queue
 import signal
-import socket
 import subprocess
 import threading
 from collections import deque
@@ -26,9 +25,10 @@ from typing import IO, Any
 
 import pytest
 
+from tests.support.net import HOST, free_port
+
 SYSTEM_PYTHON = Path("/usr/bin/python3")
 SERVER_SCRIPT = Path(__file__).with_name("gst_rtsp_server.py")
-HOST = "127.0.0.1"
 READY_TIMEOUT = 15.0
 _EXIT_CANNOT_LISTEN = 3  # gst_rtsp_server.py's exit status when the port is taken
 
@@ -79,14 +79,6 @@ def require_rtsp_server() -> None:
     if os.environ.get("CI"):
         pytest.fail(f"RTSP test server required in CI: {reason}", pytrace=False)
     pytest.skip(reason)
-
-
-def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that is free right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class RtspServerError(RuntimeError):

@@ -25,9 +25,10 @@ from types import TracebackType
 
 import pytest
 
+from tests.support.net import HOST, free_port
+
 SIPP = "/usr/bin/sipp"
 SCENARIOS = Path(__file__).resolve().parents[1] / "relay" / "sipp"
-HOST = "127.0.0.1"
 
 
 def require_sipp() -> str:
@@ -38,13 +39,6 @@ def require_sipp() -> str:
             pytest.fail("sipp is required in CI (Debian package sip-tester)", pytrace=False)
         pytest.skip("sipp not installed (Debian package sip-tester)")
     return found
-
-
-def free_port(kind: int = socket.SOCK_DGRAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _listening(port: int, tcp: bool) -> bool:

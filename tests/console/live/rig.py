@@ -4,7 +4,6 @@ Python aiortc peer that receives (and decodes) what the console sends."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -27,6 +26,7 @@ from ingest.reader import CameraReader
 from ingest.source import parse_source
 from tests.support.clips import read_frame_counter
 from tests.support.console_client import log_in
+from tests.support.net import free_port
 
 
 class ReaderSource:
@@ -65,12 +65,6 @@ def readers(urls: dict[str, dict[str, str]], base: Path) -> Iterator[ReaderSourc
         for streams in made.values():
             for reader in streams.values():
                 reader.stop()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextmanager

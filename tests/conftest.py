@@ -1,6 +1,6 @@
 """Shared test setup: hypothesis without per-example deadlines (CI machines are shared and
 slow; a deadline there fails a correct test), and `db_url`, one empty database per test on
-SQLite and on PostgreSQL."""
+SQLite and on PostgreSQL; `store`, an empty hallwatch store."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
+from hallwatch.store import Store
 from tests.support.postgres import REQUIRE_ENV, PostgresServer, find_bindir
 
 settings.register_profile("hallwatch", deadline=None)
@@ -44,3 +45,12 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     with psycopg.connect(server.url, autocommit=True) as admin:
         admin.execute(f"CREATE DATABASE {name}")
     return server.url.rsplit("/", 1)[0] + f"/{name}"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    """An empty hallwatch store (SQLite) in the test's folder, closed after the test; a test
+    module with a store of its own (users, data) defines `store` again."""
+    opened = Store(tmp_path / "hw.db")
+    yield opened
+    opened.close()

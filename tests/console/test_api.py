@@ -8,7 +8,6 @@ import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -70,13 +69,6 @@ class FixedLive:
 
     def apply_site(self, site: Site) -> ApplyResult:
         return ApplyResult(applied=False, restart_required=True)  # no pipeline to change
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    store = Store(tmp_path / "hw.db")
-    yield store
-    store.close()
 
 
 @pytest.fixture

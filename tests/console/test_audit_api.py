@@ -5,8 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -17,13 +15,6 @@ from console.auth import Role, ensure_user
 from hallwatch.store import Store
 from tests.console.test_api import SITE, FixedLive
 from tests.support.console_client import log_in
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    store = Store(tmp_path / "hw.db")
-    yield store
-    store.close()
 
 
 def _at(

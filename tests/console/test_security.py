@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -45,13 +43,6 @@ HALLS_SITE = Site.model_validate(
         ],
     }
 )  # fmt: skip
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    store = Store(tmp_path / "hw.db")
-    yield store
-    store.close()
 
 
 @pytest.fixture

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from fastapi.testclient import TestClient
 
@@ -15,13 +12,6 @@ from hallwatch.store import Store, User
 from tests.console.test_api import FixedLive
 from tests.console.test_security import HALLS_SITE
 from tests.support.console_client import log_in
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    store = Store(tmp_path / "hw.db")
-    yield store
-    store.close()
 
 
 @pytest.fixture

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -51,13 +49,6 @@ SITE = Site.model_validate(
 )
 def test_severity_table(event_type: str, details: dict[str, Any], expected: Severity) -> None:
     assert reviews.severity(event_type, details) is expected
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    store = Store(tmp_path / "hw.db")
-    yield store
-    store.close()
 
 
 def add(store: Store, kind: str, camera: str, window: str | None, start: float,

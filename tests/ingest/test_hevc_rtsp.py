@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
-from contextlib import closing
 from pathlib import Path
 
 import av
@@ -32,12 +31,6 @@ def server(tmp_path: Path) -> Iterator[RtspServer]:
     clip = make_clip(tmp_path / "hevc.mp4", seconds=CLIP_S, fps=FPS, size=SIZE, codec="libx265")
     with RtspServer({"/hevc": clip}) as running:
         yield running
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    with closing(Store(tmp_path / "store.db")) as opened:
-        yield opened
 
 
 def test_hevc_camera_is_pulled_recorded_and_sampled(

@@ -65,13 +65,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RtspServer]:
         yield running
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    store = Store(tmp_path / "store.db")
-    yield store
-    store.close()
-
-
 @dataclass
 class Rig:
     """A camera reader feeding a recorder; outages go to the store as hallwatch/runtime.py does."""

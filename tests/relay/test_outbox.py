@@ -12,7 +12,6 @@ import sys
 import tempfile
 import textwrap
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -51,13 +50,6 @@ def card(case_id: str, level: str = "warning", camera: str = "cam01") -> Event:
                "reasons": ["overdue"]}  # fmt: skip
     return Event(type=f"case_{level}", camera=camera, window="W01", start=50.0,
                  detected_at=60.0, details=details)  # fmt: skip
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    opened = Store(tmp_path / "hw.db")
-    yield opened
-    opened.close()
 
 
 def payloads(outbox: Outbox) -> list[dict[str, object]]:

@@ -186,13 +186,6 @@ def receiver() -> Iterator[Receiver]:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    opened = Store(tmp_path / "hw.db")
-    yield opened
-    opened.close()
-
-
-@pytest.fixture
 def running(store: Store) -> Iterator[Callable[[Uploader], Uploader]]:
     """Starts uploaders and stops them all before the store closes, even when a test fails."""
     started: list[Uploader] = []

@@ -23,6 +23,7 @@ import pytest
 
 from hallwatch.events import Event
 from hallwatch.store import Store
+from tests.relay.test_gb_ps import require_ffmpeg
 from tests.support.browser import console_browser, login, new_page, screenshot
 from tests.support.clips import make_clip
 from tests.support.console_client import log_in
@@ -70,6 +71,7 @@ class Webhook:
 @contextmanager
 def rtmp_receiver(out: Path) -> Iterator[int]:
     """ffmpeg as the upstream RTMP server, copying what is published into `out`."""
+    require_ffmpeg()
     port = free_port()
     proc = subprocess.Popen(
         ["ffmpeg", "-nostdin", "-loglevel", "error", "-listen", "1",

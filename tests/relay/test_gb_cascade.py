@@ -686,7 +686,8 @@ def test_unacknowledged_200_is_resent_then_hung_up(camera: FanOut) -> None:
 def test_media_that_ends_on_its_own_gets_our_bye(camera: FanOut) -> None:
     platform = RawPlatform()
     cascade = make_cascade(gb_settings(platform.port, keepalive_interval_s=60), {"cam1": camera})
-    closed_port = free_port(socket.SOCK_DGRAM)  # nothing listens there: ICMP port unreachable ends the media
+    # nothing listens there: ICMP port unreachable ends the media
+    closed_port = free_port(socket.SOCK_DGRAM)
     try:
         with running(cascade):
             registered_with(platform, cascade)

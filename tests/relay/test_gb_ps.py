@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -217,7 +218,10 @@ FILLER_NAL = b"\x00\x00\x00\x01\x0c" + b"\xff" * 150_000 + b"\x80"  # H.264 fill
 
 
 def require_ffmpeg() -> None:
+    """ffmpeg and ffprobe: a skip where they are missing, a failure in CI (which installs them)."""
     if shutil.which("ffprobe") is None or shutil.which("ffmpeg") is None:
+        if os.environ.get("CI"):
+            pytest.fail("ffmpeg/ffprobe are required in CI (Debian package ffmpeg)", pytrace=False)
         pytest.skip("ffmpeg/ffprobe not installed")
 
 

@@ -37,6 +37,7 @@ from relay.push_plan import (
 )
 from relay.push_session import UpstreamSession, _PipeWriter
 from tests.relay.conftest import CLIP_FPS, CLIP_SECONDS, CLIP_SIZE
+from tests.relay.test_gb_ps import require_ffmpeg
 from tests.support.clips import make_clip, read_frame_counter
 from tests.support.net import HOST, free_port
 from tests.support.wait import wait_until
@@ -200,6 +201,7 @@ class Receiver:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Receiver:
+        require_ffmpeg()
         listen = ["-rtsp_flags", "listen"] if self.protocol == "rtsp" else ["-listen", "1"]
         container = "matroska" if self.protocol == "rtsp" else "flv"
         self.proc = subprocess.Popen(
